@@ -1,0 +1,416 @@
+/*
+ * ibvhostctl: talk to a running ibvhostd over its control socket.
+ *
+ * The grammar is a table: each row is a command, its argument count and
+ * the printer for its human-readable reply. --json prints the daemon's
+ * result as it is. Exit status: 0 ok, 1 the daemon reported an error,
+ * 2 usage error, 3 cannot reach the daemon.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ibvhost/config.h"
+
+#define CTL_TIMEOUT_MS 10000
+#define REPLY_MAX (8u << 20)
+
+/* ---- human output ------------------------------------------------------------ */
+
+static const char *sget(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static long long iget(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void human_size(uint64_t v, char *out, size_t len)
+{
+	static const char units[] = "BKMGT";
+	unsigned u = 0;
+
+	while (v >= 1024 && v % 1024 == 0 && u < sizeof(units) - 2) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, "%" PRIu64 "%c", v, units[u]);
+}
+
+/* A table of cells, printed with every column as wide as its widest cell. */
+#define COLS_MAX 16
+#define ROWS_MAX (CFG_PORTS_MAX + 1)
+struct table {
+	unsigned ncols, nrows;
+	char cell[ROWS_MAX][COLS_MAX][80];
+};
+
+static void table_print(const struct table *t)
+{
+	size_t w[COLS_MAX] = { 0 };
+
+	for (unsigned r = 0; r < t->nrows; r++)
+		for (unsigned c = 0; c < t->ncols; c++)
+			if (strlen(t->cell[r][c]) > w[c])
+				w[c] = strlen(t->cell[r][c]);
+	for (unsigned r = 0; r < t->nrows; r++) {
+		for (unsigned c = 0; c < t->ncols; c++) {
+			if (c + 1 == t->ncols)
+				printf("%s\n", t->cell[r][c]);
+			else
+				printf("%-*s  ", (int)w[c], t->cell[r][c]);
+		}
+	}
+}
+
+static uint64_t counter(json_t *port, const char *name)
+{
+	return (uint64_t)json_integer_value(
+		json_object_get(json_object_get(port, "counters"), name));
+}
+
+static uint64_t drops(json_t *port)
+{
+	json_t *cs = json_object_get(port, "counters");
+	const char *k;
+	json_t *v;
+	uint64_t sum = 0;
+
+	json_object_foreach(cs, k, v)
+		if (strncmp(k, "drop_", 5) == 0)
+			sum += (uint64_t)json_integer_value(v);
+	return sum;
+}
+
+static void port_row(struct table *t, json_t *p)
+{
+	char (*row)[80] = t->cell[t->nrows++];
+	json_t *qs = json_object_get(p, "queues");
+	size_t i, enabled = 0;
+	json_t *q;
+	char size[32];
+
+	json_array_foreach(qs, i, q)
+		if (json_is_true(json_object_get(q, "enabled")))
+			enabled++;
+	human_size((uint64_t)iget(p, "memory_size"), size, sizeof(size));
+	snprintf(row[0], 80, "%s", sget(p, "name"));
+	snprintf(row[1], 80, "%s", sget(p, "socket"));
+	snprintf(row[2], 80, "%s", sget(p, "mode"));
+	snprintf(row[3], 80, "%s", sget(p, "state"));
+	snprintf(row[4], 80, "%s", sget(p, "segment"));
+	snprintf(row[5], 80, "%s", sget(p, "features"));
+	snprintf(row[6], 80, "%zu", json_array_size(json_object_get(p, "memory_regions")));
+	snprintf(row[7], 80, "%s", size);
+	snprintf(row[8], 80, "%zu/%zu", enabled, json_array_size(qs));
+	snprintf(row[9], 80, "%" PRIu64, counter(p, "tx_frames"));
+	snprintf(row[10], 80, "%" PRIu64, counter(p, "rx_frames"));
+	snprintf(row[11], 80, "%" PRIu64, drops(p));
+}
+
+static void table_header(struct table *t)
+{
+	static const char *const h[] = { "NAME", "SOCKET", "MODE", "STATE",
+		"SEGMENT", "FEATURES", "REGIONS", "MEMORY", "QUEUES", "TX",
+		"RX", "DROPS" };
+
+	t->ncols = sizeof(h) / sizeof(h[0]);
+	for (unsigned c = 0; c < t->ncols; c++)
+		snprintf(t->cell[0][c], 80, "%s", h[c]);
+	t->nrows = 1;
+}
+
+static void print_ports(json_t *result)
+{
+	static struct table t;
+	size_t i;
+	json_t *p;
+
+	table_header(&t);
+	json_array_foreach(result, i, p)
+		if (t.nrows < ROWS_MAX)
+			port_row(&t, p);
+	table_print(&t);
+}
+
+static void print_port(json_t *p)
+{
+	static struct table t;
+	size_t i;
+	json_t *v;
+	const char *k;
+
+	table_header(&t);
+	port_row(&t, p);
+	table_print(&t);
+	printf("\nqkey %s  mac %s  mtu %lld (config %lld)  connects %lld  device starts %lld\n",
+	       sget(p, "qkey"), sget(p, "mac"), iget(p, "mtu"), iget(p, "mtu_config"),
+	       iget(p, "connects"), iget(p, "device_starts"));
+	printf("features:");
+	json_array_foreach(json_object_get(p, "feature_names"), i, v)
+		printf(" %s", json_string_value(v));
+	printf("\n\n");
+
+	t.ncols = 4;
+	t.nrows = 0;
+	snprintf(t.cell[0][0], 80, "REGION");
+	snprintf(t.cell[0][1], 80, "GUEST_PHYS");
+	snprintf(t.cell[0][2], 80, "SIZE");
+	snprintf(t.cell[0][3], 80, "HOST_VIRT");
+	t.nrows = 1;
+	json_array_foreach(json_object_get(p, "memory_regions"), i, v) {
+		if (t.nrows == ROWS_MAX)
+			break;
+		snprintf(t.cell[t.nrows][0], 80, "%zu", i);
+		snprintf(t.cell[t.nrows][1], 80, "%s", sget(v, "guest_phys_addr"));
+		human_size((uint64_t)iget(v, "size"), t.cell[t.nrows][2], 80);
+		snprintf(t.cell[t.nrows][3], 80, "%s", sget(v, "host_user_addr"));
+		t.nrows++;
+	}
+	table_print(&t);
+	printf("\n");
+
+	t.ncols = 2;
+	snprintf(t.cell[0][0], 80, "COUNTER");
+	snprintf(t.cell[0][1], 80, "VALUE");
+	t.nrows = 1;
+	json_object_foreach(json_object_get(p, "counters"), k, v) {
+		if (t.nrows == ROWS_MAX)
+			break;
+		snprintf(t.cell[t.nrows][0], 80, "%s", k);
+		snprintf(t.cell[t.nrows][1], 80, "%lld", (long long)json_integer_value(v));
+		t.nrows++;
+	}
+	table_print(&t);
+}
+
+static void print_version(json_t *r)
+{
+	printf("ibvhostd %s (%s), pid %lld, config %s\n", sget(r, "version"),
+	       sget(r, "dpdk"), iget(r, "pid"), sget(r, "config"));
+}
+
+static void print_commands(json_t *r)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(r, i, c)
+		printf("%-16s %-8s %s\n", sget(c, "name"), sget(c, "usage"), sget(c, "help"));
+}
+
+/* ---- grammar ------------------------------------------------------------------ */
+
+struct ctl_verb {
+	const char *name;
+	unsigned min_args, max_args;
+	const char *usage;
+	void (*print)(json_t *result);
+};
+
+static const struct ctl_verb verbs[] = {
+	{ "show-ports", 0, 0, "", print_ports },
+	{ "show-port", 1, 1, "NAME", print_port },
+	{ "show-version", 0, 0, "", print_version },
+	{ "list-commands", 0, 0, "", print_commands },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ibvhostctl [-s SOCKET] [--json] COMMAND [ARG...]\n"
+		     "  -s, --socket PATH  control socket (default " CFG_DEFAULT_CTL_SOCKET ")\n"
+		     "  -j, --json         print the reply as JSON\ncommands:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(out, "  %s %s\n", verbs[i].name, verbs[i].usage);
+}
+
+/* ---- transport ---------------------------------------------------------------- */
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "ibvhostctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "ibvhostctl: cannot connect to %s: %s (is ibvhostd running? use -s)\n",
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send one request line and read one reply line, within CTL_TIMEOUT_MS. */
+static char *ctl_call(int fd, const char *req)
+{
+	size_t len = strlen(req), off = 0, cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	struct pollfd pfd = { .fd = fd };
+
+	if (!buf)
+		return NULL;
+	while (off < len) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w < 0) {
+			fprintf(stderr, "ibvhostctl: send: %s\n", strerror(errno));
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	pfd.events = POLLIN;
+	for (;;) {
+		int pr = poll(&pfd, 1, CTL_TIMEOUT_MS);
+		if (pr <= 0) {
+			fprintf(stderr, "ibvhostctl: no reply within %d ms\n", CTL_TIMEOUT_MS);
+			goto fail;
+		}
+		if (n + 1 >= cap) {
+			if (cap >= REPLY_MAX) {
+				fprintf(stderr, "ibvhostctl: reply too large\n");
+				goto fail;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				goto fail;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+		if (r <= 0) {
+			fprintf(stderr, "ibvhostctl: connection closed before the reply\n");
+			goto fail;
+		}
+		n += (size_t)r;
+		char *nl = memchr(buf, '\n', n);
+		if (nl) {
+			*nl = '\0';
+			return buf;
+		}
+	}
+fail:
+	free(buf);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = CFG_DEFAULT_CTL_SOCKET;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *name = argv[optind];
+	unsigned nargs = (unsigned)(argc - optind - 1);
+	const struct ctl_verb *v = NULL;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			v = &verbs[i];
+	if (!v) {
+		fprintf(stderr, "ibvhostctl: unknown command '%s'\n", name);
+		usage(stderr);
+		return 2;
+	}
+	if (nargs < v->min_args || nargs > v->max_args) {
+		fprintf(stderr, "ibvhostctl: usage: %s %s\n", v->name, v->usage);
+		return 2;
+	}
+
+	json_t *args = json_array();
+	for (unsigned i = 0; i < nargs; i++)
+		json_array_append_new(args, json_string(argv[optind + 1 + i]));
+	json_t *req = json_pack("{s:s, s:o}", "cmd", v->name, "args", args);
+	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!text) {
+		fprintf(stderr, "ibvhostctl: cannot build the request (arguments must be UTF-8)\n");
+		return 2;
+	}
+	size_t tl = strlen(text);
+	char *line = malloc(tl + 2);
+	if (!line)
+		return 3;
+	memcpy(line, text, tl);
+	line[tl] = '\n';
+	line[tl + 1] = '\0';
+	free(text);
+
+	int fd = ctl_connect(sock);
+	if (fd < 0) {
+		free(line);
+		return 3;
+	}
+	char *reply = ctl_call(fd, line);
+	close(fd);
+	free(line);
+	if (!reply)
+		return 3;
+
+	json_error_t jerr;
+	json_t *r = json_loads(reply, 0, &jerr);
+	free(reply);
+	if (!json_is_object(r)) {
+		fprintf(stderr, "ibvhostctl: malformed reply from the daemon: %s\n", jerr.text);
+		json_decref(r);
+		return 3;
+	}
+	int rc = 0;
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		fprintf(stderr, "ibvhostctl: %s: %s\n", v->name, sget(r, "error"));
+		rc = 1;
+	} else if (json) {
+		char *out = json_dumps(json_object_get(r, "result"),
+				       JSON_INDENT(2) | JSON_ENCODE_ANY);
+		if (out)
+			printf("%s\n", out);
+		free(out);
+	} else {
+		v->print(json_object_get(r, "result"));
+	}
+	json_decref(r);
+	return rc;
+}

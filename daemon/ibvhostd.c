@@ -1,0 +1,347 @@
+/*
+ * ibvhostd: the daemon's main thread.
+ *
+ * Reads the configuration, starts DPDK's EAL, opens the control socket,
+ * registers one vhost-user socket per [port], then runs the libev loop:
+ * control requests, SIGTERM/SIGINT (clean stop), SIGHUP (reload) and the
+ * systemd watchdog. librte_vhost serves the vhost-user protocol on its own
+ * thread; src/vhost.c records what it negotiates in the ports.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <rte_version.h>
+#include <systemd/sd-daemon.h>
+
+#include "ibvhost/config.h"
+#include "ibvhost/ctl.h"
+#include "ibvhost/log.h"
+#include "ibvhost/port.h"
+#include "ibvhost/port_hooks.h"
+#include "ibvhost/vhost.h"
+
+#ifndef IBVHOSTD_VERSION
+#define IBVHOSTD_VERSION "unknown"
+#endif
+
+static struct {
+	const char *config_path;
+	bool verbose;
+	struct cfg *cfg; /* the running configuration */
+	struct ev_loop *loop;
+	ev_signal sig_term, sig_int, sig_hup;
+	ev_timer watchdog;
+	int exit_code;
+} d = {
+	.config_path = CFG_DEFAULT_PATH,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ibvhostd [-c FILE] [-f] [-v] [--check-config] [--version]\n"
+		"  -c, --config FILE   configuration (default " CFG_DEFAULT_PATH ")\n"
+		"  -f, --foreground    stay in the foreground (always: systemd supervises)\n"
+		"  -v, --verbose       log at debug level, whatever the config says\n"
+		"      --check-config  validate the configuration and exit (78 if bad)\n"
+		"      --version       print the version and exit\n");
+}
+
+/* ---- ports ------------------------------------------------------------------ */
+
+static int port_start(const struct cfg *cfg, const struct cfg_port *pc)
+{
+	char err[512];
+	struct port *p = port_add(cfg, pc);
+
+	if (!p) {
+		log_err("port %s: cannot create: out of memory or too many ports",
+			pc->name);
+		return -1;
+	}
+	if (vhost_port_start(p, err, sizeof(err)) != 0) {
+		log_err("port %s: %s", pc->name, err);
+		port_remove(p);
+		return -1;
+	}
+	int rc = port_hook_port_added(p);
+	if (rc < 0) {
+		log_err("port %s: data path setup failed: %s", pc->name, strerror(-rc));
+		vhost_port_stop(p);
+		port_remove(p);
+		return -1;
+	}
+	log_info("port %s: %s socket %s, segment %s (qkey 0x%x)", pc->name,
+		 cfg_port_mode_name(pc->mode), pc->socket_path, p->seg.name,
+		 p->seg.qkey);
+	return 0;
+}
+
+static void port_stop(struct port *p)
+{
+	log_info("port %s: removing socket %s", p->cfg.name, p->cfg.socket_path);
+	vhost_port_stop(p); /* device destroyed first, through the hooks */
+	port_hook_port_removed(p);
+	port_remove(p);
+}
+
+static void ports_stop_all(void)
+{
+	struct port *ports[CFG_PORTS_MAX];
+	unsigned n = port_list(ports, CFG_PORTS_MAX);
+
+	for (unsigned i = 0; i < n; i++)
+		port_stop(ports[i]);
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+/* Settings that only take effect at start. Keep the running values and
+ * say so, rather than pretending they changed. */
+static void keep_restart_only_settings(const struct cfg *old, struct cfg *new)
+{
+#define KEEP(field, what)                                                      \
+	if (memcmp(&old->field, &new->field, sizeof(old->field)) != 0) {       \
+		log_warn("reload: %s changed; takes effect after a restart", what); \
+		memcpy(&new->field, &old->field, sizeof(old->field));          \
+	}
+	KEEP(ctl_socket, "control_socket")
+	KEEP(ctl_owner, "control_owner")
+	KEEP(ctl_group, "control_group")
+	KEEP(ctl_mode, "control_mode")
+	KEEP(ib_device, "ib_device")
+	KEEP(ib_port, "ib_port")
+	KEEP(gid_index, "gid_index")
+	KEEP(main_core, "main_core")
+	KEEP(n_poll_cores, "poll_cores")
+	KEEP(poll_cores, "poll_cores")
+	KEEP(poll_mode, "poll_mode")
+	KEEP(eal_memory_mb, "eal_memory_mb")
+	KEEP(eal_args, "eal_args")
+#undef KEEP
+}
+
+static void reload(void)
+{
+	struct cfg *new = NULL;
+	char err[512];
+	struct port *ports[CFG_PORTS_MAX];
+	unsigned n, removed = 0, added = 0, failed = 0;
+
+	struct timespec now;
+
+	/* systemd's Type=notify-reload protocol wants the monotonic time of
+	 * the reload start with RELOADING=1. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)now.tv_sec * 1000000ULL +
+			   (unsigned long long)now.tv_nsec / 1000ULL);
+	log_notice("reload: reading %s", d.config_path);
+	if (cfg_load(d.config_path, &new, err, sizeof(err)) != 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		sd_notify(0, "READY=1\nSTATUS=reload rejected: bad configuration");
+		return;
+	}
+	keep_restart_only_settings(d.cfg, new);
+	if (!d.verbose)
+		log_set_level(new->log_level);
+
+	/* Removed or changed ports go first, so a port that moved its socket
+	 * to another name can be added afterwards. */
+	n = port_list(ports, CFG_PORTS_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		struct port *p = ports[i];
+		const struct cfg_port *np = cfg_find_port(new, p->cfg.name);
+		const struct cfg_port *op = cfg_find_port(d.cfg, p->cfg.name);
+
+		if (np && op && cfg_port_unchanged(d.cfg, op, new, np))
+			continue; /* untouched: its frontend keeps running */
+		if (np)
+			log_notice("reload: port %s changed; restarting it", p->cfg.name);
+		port_stop(p);
+		removed++;
+	}
+	for (unsigned i = 0; i < new->n_ports; i++) {
+		if (port_find(new->ports[i].name))
+			continue;
+		if (port_start(new, &new->ports[i]) == 0)
+			added++;
+		else
+			failed++;
+	}
+	cfg_free(d.cfg);
+	d.cfg = new;
+	log_notice("reload: done: %u port(s) removed or restarted, %u added, %u failed, %u running",
+		   removed, added, failed, port_count());
+	sd_notifyf(0, "READY=1\nSTATUS=%u port(s)%s", port_count(),
+		   failed ? ", some failed to start (see log)" : "");
+}
+
+/* ---- signals and timers ------------------------------------------------------ */
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_notice("%s: stopping", strsignal(w->signum));
+	sd_notify(0, "STOPPING=1");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	reload();
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void start_watchdog(void)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	/* Ping at half the interval, as sd_watchdog_enabled(3) advises. */
+	double period = (double)usec / 2e6;
+	ev_timer_init(&d.watchdog, on_watchdog, period, period);
+	ev_timer_start(d.loop, &d.watchdog);
+	log_info("systemd watchdog: ping every %.3f s", period);
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256, OPT_VERSION };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool check_only = false;
+	char err[512];
+	int c;
+
+	log_init();
+	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			d.verbose = true;
+			break;
+		case OPT_CHECK:
+			check_only = true;
+			break;
+		case OPT_VERSION:
+			printf("ibvhostd %s (%s)\n", IBVHOSTD_VERSION, rte_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if (cfg_load(d.config_path, &d.cfg, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		return CFG_EXIT_CONFIG;
+	}
+	if (check_only) {
+		printf("%s: OK (%u segment(s), %u port(s))\n", d.config_path,
+		       d.cfg->n_segments, d.cfg->n_ports);
+		cfg_free(d.cfg);
+		return 0;
+	}
+	log_set_level(d.verbose ? LOGL_DEBUG : d.cfg->log_level);
+	log_notice("ibvhostd %s starting with %s", IBVHOSTD_VERSION, d.config_path);
+
+	/* Files we create (vhost-user sockets) are never world-accessible. */
+	umask(0007);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (vhost_eal_init(d.cfg, argv[0]) != 0) {
+		cfg_free(d.cfg);
+		return 1;
+	}
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d.loop) {
+		log_err("cannot create the event loop (libev)");
+		goto fail_eal;
+	}
+	ev_signal_init(&d.sig_term, on_stop_signal, SIGTERM);
+	ev_signal_init(&d.sig_int, on_stop_signal, SIGINT);
+	ev_signal_init(&d.sig_hup, on_hup, SIGHUP);
+	ev_signal_start(d.loop, &d.sig_term);
+	ev_signal_start(d.loop, &d.sig_int);
+	ev_signal_start(d.loop, &d.sig_hup);
+
+	ctl_set_daemon_info(&(struct ctl_daemon_info){
+		.version = IBVHOSTD_VERSION,
+		.dpdk_version = rte_version(),
+		.config_path = d.config_path,
+	});
+	if (ctl_server_open(d.loop, d.cfg, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto fail_eal;
+	}
+	for (unsigned i = 0; i < d.cfg->n_ports; i++) {
+		if (port_start(d.cfg, &d.cfg->ports[i]) != 0) {
+			log_err("cannot start port %s; stopping (fix the config or free the socket)",
+				d.cfg->ports[i].name);
+			goto fail_ports;
+		}
+	}
+	start_watchdog();
+	/* Every server socket exists now: frontends may connect. */
+	sd_notifyf(0, "READY=1\nSTATUS=%u port(s)\nMAINPID=%lu", port_count(),
+		   (unsigned long)getpid());
+	log_notice("ready: %u port(s), control socket %s", port_count(),
+		   d.cfg->ctl_socket);
+
+	ev_run(d.loop, 0);
+
+	ports_stop_all();
+	ctl_server_close();
+	vhost_eal_cleanup();
+	cfg_free(d.cfg);
+	log_notice("stopped");
+	return 0;
+
+fail_ports:
+	ports_stop_all();
+	ctl_server_close();
+fail_eal:
+	vhost_eal_cleanup();
+	cfg_free(d.cfg);
+	return 1;
+}

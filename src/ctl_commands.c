@@ -1,0 +1,192 @@
+/*
+ * ctl_commands: the table of control commands and their handlers; see
+ * include/ibvhost/ctl.h. Handlers run on the main thread; argument counts
+ * are already checked by the dispatcher.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ibvhost/ctl.h"
+#include "ibvhost/port.h"
+
+static struct ctl_daemon_info daemon_info = {
+	.version = "unknown",
+	.dpdk_version = "unknown",
+	.config_path = "",
+};
+
+void ctl_set_daemon_info(const struct ctl_daemon_info *info)
+{
+	daemon_info = *info;
+}
+
+static json_t *hex64(uint64_t v)
+{
+	char buf[24];
+
+	/* Hex strings: JSON integers are not safe above 2^53. */
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+static json_t *feature_names(uint64_t features)
+{
+	json_t *a = json_array();
+
+	for (unsigned bit = 0; bit < 64; bit++) {
+		if (!(features & (1ULL << bit)))
+			continue;
+		const char *n = port_feature_name(bit);
+		char unknown[16];
+		if (!n) {
+			snprintf(unknown, sizeof(unknown), "bit%u", bit);
+			n = unknown;
+		}
+		json_array_append_new(a, json_string(n));
+	}
+	return a;
+}
+
+json_t *ctl_port_info_json(const struct port_info *pi)
+{
+	json_t *o = json_object();
+	json_t *regions = json_array();
+	json_t *queues = json_array();
+	json_t *counters = json_object();
+	uint64_t total = 0;
+	char mac[18];
+
+	json_object_set_new(o, "name", json_string(pi->cfg.name));
+	json_object_set_new(o, "socket", json_string(pi->cfg.socket_path));
+	json_object_set_new(o, "mode", json_string(cfg_port_mode_name(pi->cfg.mode)));
+	json_object_set_new(o, "state", json_string(port_state_name(pi->state)));
+	json_object_set_new(o, "segment", json_string(pi->seg.name));
+	json_object_set_new(o, "qkey", hex64(pi->seg.qkey));
+	if (pi->cfg.has_mac) {
+		cfg_format_mac(pi->cfg.mac, mac);
+		json_object_set_new(o, "mac", json_string(mac));
+	} else {
+		json_object_set_new(o, "mac", json_null());
+	}
+	json_object_set_new(o, "mtu_config", json_integer(pi->cfg.mtu));
+	json_object_set_new(o, "mtu", json_integer(pi->mtu));
+	json_object_set_new(o, "vid", json_integer(pi->vid));
+	json_object_set_new(o, "offered_features", hex64(pi->offered_features));
+	json_object_set_new(o, "features", hex64(pi->features));
+	json_object_set_new(o, "feature_names", feature_names(pi->features));
+	json_object_set_new(o, "protocol_features", hex64(pi->protocol_features));
+
+	for (unsigned i = 0; i < pi->n_regions; i++) {
+		const struct port_mem_region *r = &pi->regions[i];
+
+		total += r->size;
+		json_array_append_new(regions,
+			json_pack("{s:o, s:I, s:o}",
+				  "guest_phys_addr", hex64(r->guest_phys_addr),
+				  "size", (json_int_t)r->size,
+				  "host_user_addr", hex64(r->host_user_addr)));
+	}
+	json_object_set_new(o, "memory_regions", regions);
+	json_object_set_new(o, "memory_size", json_integer((json_int_t)total));
+
+	for (unsigned i = 0; i < pi->n_vrings; i++)
+		json_array_append_new(queues,
+			json_pack("{s:i, s:i, s:b}", "index", (int)i,
+				  "size", (int)pi->vrings[i].size,
+				  "enabled", pi->vrings[i].enabled));
+	json_object_set_new(o, "queues", queues);
+	json_object_set_new(o, "connects", json_integer((json_int_t)pi->connects));
+	json_object_set_new(o, "device_starts",
+			    json_integer((json_int_t)pi->device_starts));
+
+#define PORT_COUNTER_JSON(name)                                                \
+	json_object_set_new(counters, #name,                                   \
+			    json_integer((json_int_t)pi->counters.name));
+	PORT_COUNTERS(PORT_COUNTER_JSON)
+#undef PORT_COUNTER_JSON
+	json_object_set_new(o, "counters", counters);
+	return o;
+}
+
+static int cmd_show_ports(unsigned argc, const char *const *argv,
+			  json_t **result, char *err, size_t errlen)
+{
+	struct port *ports[CFG_PORTS_MAX];
+	unsigned n = port_list(ports, CFG_PORTS_MAX);
+	json_t *a = json_array();
+
+	(void)argc;
+	(void)argv;
+	(void)err;
+	(void)errlen;
+	for (unsigned i = 0; i < n; i++) {
+		struct port_info pi;
+
+		port_get_info(ports[i], &pi);
+		json_array_append_new(a, ctl_port_info_json(&pi));
+	}
+	*result = a;
+	return 0;
+}
+
+static int cmd_show_port(unsigned argc, const char *const *argv,
+			 json_t **result, char *err, size_t errlen)
+{
+	struct port_info pi;
+	struct port *p = port_find(argv[0]);
+
+	(void)argc;
+	if (!p) {
+		snprintf(err, errlen, "no port named '%.64s'", argv[0]);
+		return -1;
+	}
+	port_get_info(p, &pi);
+	*result = ctl_port_info_json(&pi);
+	return 0;
+}
+
+static int cmd_show_version(unsigned argc, const char *const *argv,
+			    json_t **result, char *err, size_t errlen)
+{
+	(void)argc;
+	(void)argv;
+	(void)err;
+	(void)errlen;
+	*result = json_pack("{s:s, s:s, s:s, s:I}", "version", daemon_info.version,
+			    "dpdk", daemon_info.dpdk_version, "config",
+			    daemon_info.config_path, "pid", (json_int_t)getpid());
+	return 0;
+}
+
+static int cmd_list_commands(unsigned argc, const char *const *argv,
+			     json_t **result, char *err, size_t errlen)
+{
+	json_t *a = json_array();
+
+	(void)argc;
+	(void)argv;
+	(void)err;
+	(void)errlen;
+	for (size_t i = 0; i < ctl_n_commands; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i, s:i}",
+			"name", ctl_commands[i].name,
+			"usage", ctl_commands[i].usage,
+			"help", ctl_commands[i].help,
+			"min_args", (int)ctl_commands[i].min_args,
+			"max_args", (int)ctl_commands[i].max_args));
+	*result = a;
+	return 0;
+}
+
+const struct ctl_command ctl_commands[] = {
+	{ "show-ports", 0, 0, "", "all ports: state, features, memory, queues, counters",
+	  cmd_show_ports },
+	{ "show-port", 1, 1, "NAME", "one port", cmd_show_port },
+	{ "show-version", 0, 0, "", "daemon and DPDK versions", cmd_show_version },
+	{ "list-commands", 0, 0, "", "the commands this daemon knows",
+	  cmd_list_commands },
+};
+
+const size_t ctl_n_commands = sizeof(ctl_commands) / sizeof(ctl_commands[0]);
