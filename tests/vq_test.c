@@ -430,6 +430,31 @@ static void test_walk_bad_addresses(void **state)
 	assert_int_equal(walk(g, 0, VQ_DIR_TX, 8, &c), VQ_ERR_DESC_ADDR);
 }
 
+/* A buffer running off the top of the address space must not wrap into
+ * a region at guest-physical 0. */
+static void test_walk_addr_wraps_to_zero(void **state)
+{
+	struct guest *g = *state;
+	struct vq_mem wrap;
+	struct vq_chain c;
+	struct vq_mem_region r[2] = {
+		{ 0, REG_SIZE, (uintptr_t)g->reg[0], REG0_LKEY },
+		{ UINT64_MAX - (REG_SIZE - 1), REG_SIZE, (uintptr_t)g->reg[1],
+		  REG1_LKEY },
+	};
+
+	assert_int_equal(vq_mem_load(&wrap, r, 2, NULL), VQ_MEM_OK);
+	set_desc(g, 0, UINT64_MAX - 7, 16, 0, 0);
+	assert_int_equal(vq_walk_chain(&g->ring, &wrap, 0, VQ_DIR_TX, g->segs,
+				       VQ_SEGS_DEFAULT, &c),
+			 VQ_ERR_DESC_ADDR);
+	set_desc(g, 0, UINT64_MAX - 7, 8, 0, 0); /* up to the last byte */
+	assert_int_equal(vq_walk_chain(&g->ring, &wrap, 0, VQ_DIR_TX, g->segs,
+				       VQ_SEGS_DEFAULT, &c),
+			 VQ_OK);
+	assert_int_equal(g->segs[0].addr, (uintptr_t)g->reg[1] + REG_SIZE - 8);
+}
+
 static void test_walk_direction(void **state)
 {
 	struct guest *g = *state;
@@ -652,6 +677,7 @@ int main(void)
 		T(test_walk_bad_indices),
 		T(test_walk_loops),
 		T(test_walk_bad_addresses),
+		T(test_walk_addr_wraps_to_zero),
 		T(test_walk_direction),
 		T(test_walk_too_many_segs_no_overrun),
 		T(test_walk_chain_bytes),
