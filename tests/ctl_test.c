@@ -1,0 +1,252 @@
+/* Unit tests for the control protocol: every command, every bad request. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ibvhost/ctl.h"
+#include "ibvhost/port.h"
+
+static json_t *call(const char *req)
+{
+	char *r = ctl_handle_request(req, strlen(req));
+	json_error_t e;
+
+	assert_non_null(r);
+	assert_null(strchr(r, '\n')); /* one reply = one line */
+	json_t *j = json_loads(r, 0, &e);
+	if (!j)
+		fail_msg("reply is not JSON: %s", r);
+	free(r);
+	return j;
+}
+
+static json_t *call_ok(const char *req)
+{
+	json_t *j = call(req);
+
+	if (!json_is_true(json_object_get(j, "ok")))
+		fail_msg("%s -> error %s", req,
+			 json_string_value(json_object_get(j, "error")));
+	json_t *res = json_incref(json_object_get(j, "result"));
+	json_decref(j);
+	return res;
+}
+
+static void expect_error(const char *req, size_t len, const char *want)
+{
+	char *r = ctl_handle_request(req, len);
+	json_error_t e;
+	json_t *j = json_loads(r, 0, &e);
+
+	assert_non_null(j);
+	assert_true(json_is_false(json_object_get(j, "ok")));
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	assert_non_null(msg);
+	if (!strstr(msg, want))
+		fail_msg("request %.60s: error \"%s\" lacks \"%s\"", req, msg, want);
+	json_decref(j);
+	free(r);
+}
+
+#define ERR(req, want) expect_error(req, strlen(req), want)
+
+static struct cfg *cfg;
+
+static int setup(void **state)
+{
+	char err[256];
+	(void)state;
+	int rc = cfg_parse_string("[segment s]\nqkey = 0x42\n"
+				  "[port a]\nsocket = /tmp/a.sock\nsegment = s\nmac = 52:54:00:00:00:0a\n"
+				  "[port b]\nsocket = /tmp/b.sock\nsegment = s\nmode = client\n",
+				  "t.conf", &cfg, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	struct port *ps[CFG_PORTS_MAX];
+	unsigned n = port_list(ps, CFG_PORTS_MAX);
+	for (unsigned i = 0; i < n; i++)
+		port_remove(ps[i]);
+	cfg_free(cfg);
+	return 0;
+}
+
+static void test_show_ports_empty(void **state)
+{
+	(void)state;
+	json_t *r = call_ok("{\"cmd\":\"show-ports\"}");
+	assert_true(json_is_array(r));
+	assert_int_equal(json_array_size(r), 0);
+	json_decref(r);
+}
+
+static void test_show_ports_states(void **state)
+{
+	(void)state;
+	struct port *a = port_add(cfg, &cfg->ports[0]);
+	struct port *b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(a);
+	assert_non_null(b);
+
+	json_t *r = call_ok("{\"cmd\":\"show-ports\",\"args\":[]}");
+	assert_int_equal(json_array_size(r), 2);
+	json_t *pa = json_array_get(r, 0);
+	assert_string_equal(json_string_value(json_object_get(pa, "name")), "a");
+	assert_string_equal(json_string_value(json_object_get(pa, "state")), "waiting");
+	assert_string_equal(json_string_value(json_object_get(pa, "mode")), "server");
+	assert_string_equal(json_string_value(json_object_get(pa, "segment")), "s");
+	assert_string_equal(json_string_value(json_object_get(pa, "qkey")), "0x42");
+	assert_string_equal(json_string_value(json_object_get(pa, "mac")), "52:54:00:00:00:0a");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(r, 1), "mode")), "client");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(pa, "counters"), "tx_frames")), 0);
+	json_decref(r);
+
+	/* connected -> running -> stopped -> disconnected */
+	port_note_connected(a, 5);
+	r = call_ok("{\"cmd\":\"show-port\",\"args\":[\"a\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "connected");
+	assert_int_equal(json_integer_value(json_object_get(r, "vid")), 5);
+	json_decref(r);
+
+	struct port_mem_region reg[2] = {
+		{ .guest_phys_addr = 0, .size = 1 << 20, .host_user_addr = 0x7f0000000000ULL },
+		{ .guest_phys_addr = 1 << 30, .size = 2 << 20, .host_user_addr = 0x7f0001000000ULL },
+	};
+	struct port_vring vr[2] = { { .size = 256 }, { .size = 256 } };
+	port_note_vring(a, 0, true);
+	port_note_running(a, (1ULL << 32) | (1ULL << 15), 0x3, 1500, reg, 2, vr, 2);
+	a->counters.tx_frames = 7;
+	r = call_ok("{\"args\":[\"a\"],\"cmd\":\"show-port\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "running");
+	assert_string_equal(json_string_value(json_object_get(r, "features")), "0x100008000");
+	json_t *names = json_object_get(r, "feature_names");
+	assert_int_equal(json_array_size(names), 2);
+	assert_string_equal(json_string_value(json_array_get(names, 0)), "MRG_RXBUF");
+	assert_string_equal(json_string_value(json_array_get(names, 1)), "VERSION_1");
+	assert_int_equal(json_integer_value(json_object_get(r, "mtu")), 1500);
+	assert_int_equal(json_array_size(json_object_get(r, "memory_regions")), 2);
+	assert_int_equal(json_integer_value(json_object_get(r, "memory_size")), 3 << 20);
+	json_t *r1 = json_array_get(json_object_get(r, "memory_regions"), 1);
+	assert_string_equal(json_string_value(json_object_get(r1, "guest_phys_addr")), "0x40000000");
+	assert_string_equal(json_string_value(json_object_get(r1, "host_user_addr")), "0x7f0001000000");
+	json_t *qs = json_object_get(r, "queues");
+	assert_int_equal(json_array_size(qs), 2);
+	assert_true(json_is_true(json_object_get(json_array_get(qs, 0), "enabled")));
+	assert_true(json_is_false(json_object_get(json_array_get(qs, 1), "enabled")));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(qs, 0), "size")), 256);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "counters"), "tx_frames")), 7);
+	assert_int_equal(json_integer_value(json_object_get(r, "device_starts")), 1);
+	json_decref(r);
+
+	port_note_stopped(a);
+	r = call_ok("{\"cmd\":\"show-port\",\"args\":[\"a\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "connected");
+	assert_int_equal(json_array_size(json_object_get(r, "memory_regions")), 0);
+	json_decref(r);
+
+	port_note_disconnected(a);
+	r = call_ok("{\"cmd\":\"show-port\",\"args\":[\"a\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "waiting");
+	assert_int_equal(json_integer_value(json_object_get(r, "vid")), -1);
+	assert_int_equal(json_integer_value(json_object_get(r, "connects")), 1);
+	json_decref(r);
+
+	ERR("{\"cmd\":\"show-port\",\"args\":[\"zz\"]}", "no port named 'zz'");
+}
+
+static void test_show_version_and_list(void **state)
+{
+	(void)state;
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1.2.3", "DPDK x", "/etc/x.conf" });
+	json_t *r = call_ok("{\"cmd\":\"show-version\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "version")), "1.2.3");
+	assert_string_equal(json_string_value(json_object_get(r, "dpdk")), "DPDK x");
+	assert_string_equal(json_string_value(json_object_get(r, "config")), "/etc/x.conf");
+	assert_true(json_integer_value(json_object_get(r, "pid")) > 0);
+	json_decref(r);
+
+	r = call_ok("{\"cmd\":\"list-commands\"}");
+	assert_int_equal(json_array_size(r), ctl_n_commands);
+	json_decref(r);
+}
+
+static void test_feature_policy(void **state)
+{
+	(void)state;
+	uint64_t off = port_offered_features(&cfg->ports[0]);
+	uint64_t dec = port_declined_features();
+
+	assert_int_equal(off & dec, 0);
+	/* the offer the data path is built for */
+	static const unsigned want[] = { 0, 1, 3, 15, 29, 32 };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_true(off & (1ULL << want[i]));
+	/* packed rings, TSO/UFO, control queue, migration logging, IOMMU */
+	static const unsigned no[] = { 34, 7, 8, 10, 11, 12, 14, 17, 22, 26, 33 };
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(off & (1ULL << no[i]));
+	assert_true(port_declined_protocol_features() & (1ULL << 12)); /* INFLIGHT_SHMFD */
+	assert_string_equal(port_feature_name(34), "RING_PACKED");
+	assert_null(port_feature_name(50));
+}
+
+static void test_bad_requests(void **state)
+{
+	(void)state;
+	ERR("", "malformed JSON");
+	ERR("{", "malformed JSON");
+	ERR("show-ports", "malformed JSON");
+	ERR("[\"show-ports\"]", "request must be a JSON object");
+	ERR("\"show-ports\"", "malformed JSON"); /* jansson wants an array/object */
+	ERR("{}", "missing \"cmd\" string");
+	ERR("{\"cmd\":5}", "missing \"cmd\" string");
+	ERR("{\"cmd\":null}", "missing \"cmd\" string");
+	ERR("{\"cmd\":\"reboot\"}", "unknown command 'reboot'");
+	ERR("{\"cmd\":\"show-ports\",\"x\":1}", "unknown member 'x'");
+	ERR("{\"cmd\":\"show-ports\",\"cmd\":\"show-ports\"}", "malformed JSON");
+	ERR("{\"cmd\":\"show-ports\",\"args\":\"a\"}", "\"args\" must be an array");
+	ERR("{\"cmd\":\"show-port\",\"args\":[1]}", "argument 1 is not a string");
+	ERR("{\"cmd\":\"show-ports\",\"args\":[\"x\"]}", "show-ports takes no arguments (got 1 argument)");
+	ERR("{\"cmd\":\"show-port\"}", "show-port takes arguments NAME (got 0 arguments)");
+	ERR("{\"cmd\":\"show-port\",\"args\":[\"a\",\"b\"]}", "(got 2 arguments)");
+	ERR("{\"cmd\":\"show-port\",\"args\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
+	    "too many arguments");
+	ERR("{\"cmd\":\"show-port\",\"args\":[\"a\\u0000b\"]}", "not allowed"); /* jansson refuses NUL escapes */
+	expect_error("{\"cmd\":\"x\"}\0", 12, "NUL byte");
+
+	char big[CTL_REQUEST_MAX + 64];
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"cmd\":\"show-ports\"}", 20);
+	expect_error(big, sizeof(big), "request too long");
+
+	char longarg[600];
+	int n = snprintf(longarg, sizeof(longarg), "{\"cmd\":\"show-port\",\"args\":[\"");
+	memset(longarg + n, 'a', 300);
+	strcpy(longarg + n + 300, "\"]}");
+	ERR(longarg, "argument 1 too long");
+
+	ERR("{\"cmd\":\"show-ports\"} trailing", "malformed JSON");
+	ERR("\xff\xfe", "malformed JSON");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_show_ports_empty),
+		cmocka_unit_test(test_show_ports_states),
+		cmocka_unit_test(test_show_version_and_list),
+		cmocka_unit_test(test_feature_policy),
+		cmocka_unit_test(test_bad_requests),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Integration tests for ibvhostd with real vhost-user frontends.
+
+usage: foundation_test.py SCENARIO BUILD_DIR
+scenarios:
+  frontends  two ports, dpdk-testpmd (virtio-user) on each: running with
+             negotiated features and memory regions; declined features
+             stay declined; quit -> waiting without memory; reconnect;
+             no PMD / librte_* / libmlx* mapped; control socket robustness;
+             SIGTERM -> exit 0, sockets removed
+  reload     SIGHUP: a bad config is rejected and the old one kept; ports
+             added / removed / changed by difference, unchanged port with
+             its frontend untouched
+  notify     NOTIFY_SOCKET: READY=1 only after the port sockets exist,
+             WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1 on SIGTERM
+  config     --check-config and exit status 78 on a bad file
+  systemd    systemd-analyze verify on the generated unit
+Every wait is bounded; everything started is stopped on exit.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 30.0
+DAEMON_CORE = 1          # this machine's layout: daemon on core 1,
+FRONTEND_LCORES = "0,1"  # testpmd's main lcore on core 0 (worker idles)
+
+# Feature bits (virtio spec)
+F = {"CSUM": 0, "GUEST_CSUM": 1, "MTU": 3, "GUEST_TSO4": 7, "GUEST_TSO6": 8,
+     "GUEST_UFO": 10, "HOST_TSO4": 11, "HOST_TSO6": 12, "HOST_UFO": 14,
+     "MRG_RXBUF": 15, "CTRL_VQ": 17, "MQ": 22, "LOG_ALL": 26,
+     "EVENT_IDX": 29, "VERSION_1": 32, "IOMMU_PLATFORM": 33, "RING_PACKED": 34}
+DECLINED = ["GUEST_TSO4", "GUEST_TSO6", "GUEST_UFO", "HOST_TSO4", "HOST_TSO6",
+            "HOST_UFO", "CTRL_VQ", "MQ", "LOG_ALL", "IOMMU_PLATFORM",
+            "RING_PACKED"]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def wait_for(pred, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise Fail("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+class Env:
+    def __init__(self, build):
+        self.build = os.path.abspath(build)
+        self.ibvhostd = os.path.join(self.build, "daemon", "ibvhostd")
+        self.ctl = os.path.join(self.build, "daemon", "ibvhostctl")
+        self.dir = tempfile.mkdtemp(prefix="ibvhostd-test-")
+        self.procs = []
+        self.daemon = None
+        self.log = os.path.join(self.dir, "daemon.log")
+        self.nfe = 0
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write_config(self, ports, extra="", name="ibvhostd.conf"):
+        lines = ["log_level = info",
+                 "control_socket = %s" % self.path("ctl.sock"),
+                 "main_core = %d" % DAEMON_CORE,
+                 extra,
+                 "[segment blue]", "qkey = 0x11110001",
+                 "[segment red]", "qkey = 0x11110002"]
+        for p in ports:
+            lines += ["[port %s]" % p["name"],
+                      "socket = %s" % self.path(p["name"] + ".sock"),
+                      "segment = %s" % p.get("segment", "blue")]
+            for k in ("mode", "mtu", "mac"):
+                if k in p:
+                    lines.append("%s = %s" % (k, p[k]))
+        path = self.path(name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start_daemon(self, config, env=None):
+        self.logf = open(self.log, "a")
+        self.daemon = subprocess.Popen([self.ibvhostd, "-c", config],
+                                       stdout=self.logf, stderr=self.logf,
+                                       env=env)
+        self.procs.append(self.daemon)
+        wait_for(lambda: os.path.exists(self.path("ctl.sock"))
+                 or self.daemon.poll() is not None, "the control socket")
+        check(self.daemon.poll() is None,
+              "ibvhostd exited with %s; log:\n%s" % (self.daemon.returncode,
+                                                     self.log_text()))
+        return self.daemon
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def ctl_json(self, *args):
+        r = subprocess.run([self.ctl, "-s", self.path("ctl.sock"), "--json"]
+                           + list(args), capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        check(r.returncode == 0, "ibvhostctl %s failed (%d): %s" %
+              (" ".join(args), r.returncode, r.stderr))
+        return json.loads(r.stdout)
+
+    def port(self, name):
+        return self.ctl_json("show-port", name)
+
+    def start_frontend(self, port, extra_vdev=""):
+        """dpdk-testpmd with DPDK's virtio-user PMD as the guest side."""
+        self.nfe += 1
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)  # the system's own DPDK, as is
+        cmd = ["dpdk-testpmd", "-l", FRONTEND_LCORES, "--main-lcore", "0",
+               "--no-pci", "--no-huge", "-m", "512",
+               "--file-prefix", "fe%d-%d" % (os.getpid(), self.nfe),
+               "--vdev", "net_virtio_user0,path=%s%s" %
+               (self.path(port + ".sock"), extra_vdev),
+               "--", "--total-num-mbufs=32768", "-i"]
+        logf = open(self.path("testpmd-%d.log" % self.nfe), "w")
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=logf,
+                             stderr=subprocess.STDOUT, env=env)
+        p.logname = logf.name
+        self.procs.append(p)
+        return p
+
+    def stop_frontend(self, p):
+        try:
+            p.stdin.write(b"quit\n")
+            p.stdin.flush()
+        except OSError:
+            pass
+        try:
+            p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_state(env, port, state, timeout=TIMEOUT):
+    return wait_for(lambda: (lambda j: j if j["state"] == state else None)(
+        env.port(port)), "port %s to be %s" % (port, state), timeout)
+
+
+def assert_running(env, name, info):
+    feats = int(info["features"], 16)
+    offered = int(info["offered_features"], 16)
+    check(feats & (1 << F["VERSION_1"]), "%s: VERSION_1 not negotiated" % name)
+    check(feats & ~offered == 0,
+          "%s: negotiated 0x%x outside the offer 0x%x" % (name, feats, offered))
+    for d in DECLINED:
+        check(not feats & (1 << F[d]), "%s: declined %s negotiated" % (name, d))
+        check(not offered & (1 << F[d]), "%s: declined %s offered" % (name, d))
+    for o in ("CSUM", "GUEST_CSUM", "MTU", "MRG_RXBUF", "EVENT_IDX",
+              "VERSION_1"):
+        check(offered & (1 << F[o]), "%s: %s not offered" % (name, o))
+    check(len(info["memory_regions"]) >= 1, "%s: no memory region" % name)
+    for r in info["memory_regions"]:
+        check(r["size"] > 0 and int(r["host_user_addr"], 16) != 0,
+              "%s: bad region %s" % (name, r))
+    check(info["memory_size"] >= 512 << 20,
+          "%s: memory %d < testpmd's 512 MB" % (name, info["memory_size"]))
+    check(len(info["queues"]) == 2, "%s: %d queues" % (name, len(info["queues"])))
+
+
+def check_no_pmd_mapped(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        libs = {l.split()[-1] for l in f if ".so" in l}
+    bad = [l for l in libs if "librte_" in os.path.basename(l)
+           or "libmlx" in os.path.basename(l) or "pmd" in l]
+    check(not bad, "ibvhostd maps DPDK/PMD shared objects: %s" % bad)
+    return libs
+
+
+def raw_ctl(env, payload, nlines):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(env.path("ctl.sock"))
+    s.sendall(payload)
+    buf = b""
+    while buf.count(b"\n") < nlines:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return [json.loads(l) for l in buf.split(b"\n") if l]
+
+
+def scenario_frontends(env):
+    cfg = env.write_config([{"name": "vm1"}, {"name": "vm2", "mtu": 1500}])
+    d = env.start_daemon(cfg)
+    for p in ("vm1", "vm2"):
+        st = os.stat(env.path(p + ".sock"))
+        check(stat.S_ISSOCK(st.st_mode), "%s socket missing" % p)
+    mode = stat.S_IMODE(os.stat(env.path("ctl.sock")).st_mode)
+    check(mode == 0o660, "control socket mode %o, want 660" % mode)
+    ports = env.ctl_json("show-ports")
+    check([p["state"] for p in ports] == ["waiting", "waiting"],
+          "initial states %s" % ports)
+
+    # Frontend 2 asks for packed rings: declined, so it must fall back.
+    fe1 = env.start_frontend("vm1")
+    fe2 = env.start_frontend("vm2", ",packed_vq=1")
+    i1 = wait_state(env, "vm1", "running")
+    i2 = wait_state(env, "vm2", "running")
+    assert_running(env, "vm1", i1)
+    assert_running(env, "vm2", i2)
+    check(i2["mtu_config"] == 1500, "vm2 mtu_config %s" % i2["mtu_config"])
+    human = subprocess.run([env.ctl, "-s", env.path("ctl.sock"), "show-ports"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    print(human.stdout)
+    check(human.returncode == 0 and "running" in human.stdout,
+          "human show-ports: %s" % human.stderr)
+    libs = check_no_pmd_mapped(d.pid)
+    print("ibvhostd maps %d shared objects, no librte_*/libmlx*/PMD" % len(libs))
+
+    # Frontend quits: port back to waiting, memory table gone.
+    env.stop_frontend(fe1)
+    i1 = wait_state(env, "vm1", "waiting")
+    check(i1["memory_regions"] == [] and i1["memory_size"] == 0,
+          "vm1 still has memory after the frontend left: %s" % i1)
+    check(env.port("vm2")["state"] == "running", "vm2 disturbed by vm1")
+    # Reconnect.
+    fe1 = env.start_frontend("vm1")
+    i1 = wait_state(env, "vm1", "running")
+    assert_running(env, "vm1", i1)
+    check(i1["connects"] == 2, "vm1 connects %d, want 2" % i1["connects"])
+
+    # Control socket: bad requests get an error, the connection stays.
+    big = b"{" + b" " * 10000 + b"}\n"
+    replies = raw_ctl(env, b"garbage\n" + big + b'{"cmd":"nope"}\n'
+                      b'{"cmd":"show-port"}\n{"cmd":"show-version"}\n', 5)
+    check(len(replies) == 5, "got %d replies: %s" % (len(replies), replies))
+    check([r["ok"] for r in replies] == [False] * 4 + [True],
+          "replies %s" % replies)
+    check("too long" in replies[1]["error"], "oversized: %s" % replies[1])
+    check(replies[4]["result"]["pid"] == d.pid, "show-version pid")
+    r = subprocess.run([env.ctl, "-s", env.path("ctl.sock"), "show-port", "nope"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 1 and "no port named" in r.stderr,
+          "show-port nope: %d %s" % (r.returncode, r.stderr))
+
+    env.stop_frontend(fe1)
+    env.stop_frontend(fe2)
+    wait_state(env, "vm1", "waiting")
+    wait_state(env, "vm2", "waiting")
+
+    # SIGTERM: clean stop.
+    d.send_signal(signal.SIGTERM)
+    rc = d.wait(timeout=TIMEOUT)
+    check(rc == 0, "exit status %d after SIGTERM" % rc)
+    for s in ("vm1.sock", "vm2.sock", "ctl.sock"):
+        check(not os.path.exists(env.path(s)), "%s left behind" % s)
+
+
+
+def scenario_reload(env):
+    cfg = env.write_config([{"name": "keep"}, {"name": "gone"}, {"name": "chg"}])
+    d = env.start_daemon(cfg)
+    fe = env.start_frontend("keep")
+    before = wait_state(env, "keep", "running")
+
+    # A bad config is rejected; everything stays.
+    with open(cfg, "a") as f:
+        f.write("[port broken]\nsocket = /x.sock\nsegment = nosuch\n")
+    env.hup_pos = len(env.log_text())
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: "keeping the running configuration" in env.log_text()[env.hup_pos:],
+             "the bad config to be rejected")
+    check("segment nosuch is not defined" in env.log_text(), "no file:line error")
+    check(d.poll() is None, "daemon died on a bad config")
+    names = [p["name"] for p in env.ctl_json("show-ports")]
+    check(names == ["keep", "gone", "chg"], "ports after bad reload: %s" % names)
+
+    # Remove one, add one, change one, keep one.
+    env.write_config([{"name": "keep"}, {"name": "chg", "mtu": 1400},
+                      {"name": "new", "segment": "red"}])
+    env.hup_pos = len(env.log_text())
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload: done" in env.log_text()[env.hup_pos:], "the reload")
+    names = sorted(p["name"] for p in env.ctl_json("show-ports"))
+    check(names == ["chg", "keep", "new"], "ports after reload: %s" % names)
+    check(not os.path.exists(env.path("gone.sock")), "removed port's socket left")
+    check(os.path.exists(env.path("new.sock")), "added port's socket missing")
+    check(env.port("chg")["mtu_config"] == 1400, "changed port not restarted")
+    check("port chg changed; restarting" in env.log_text(), "no restart log")
+    after = env.port("keep")
+    check(after["state"] == "running" and after["connects"] == before["connects"]
+          and after["vid"] == before["vid"]
+          and after["device_starts"] == before["device_starts"],
+          "unchanged port was disturbed: %s -> %s" % (before, after))
+
+    env.stop_frontend(fe)
+    d.send_signal(signal.SIGTERM)
+    check(d.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+
+
+def scenario_notify(env):
+    nsock = env.path("notify.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(nsock)
+    rx.settimeout(0.2)
+    cfg = env.write_config([{"name": "n1"}, {"name": "n2"}])
+    e = dict(os.environ, NOTIFY_SOCKET=nsock, WATCHDOG_USEC="400000")
+    env.logf = open(env.log, "a")
+    d = subprocess.Popen([env.ibvhostd, "-c", cfg], stdout=env.logf,
+                         stderr=env.logf, env=e)
+    env.procs.append(d)
+    env.daemon = d
+    msgs = []
+
+    def recv_until(pred, what):
+        def step():
+            try:
+                m = rx.recv(4096).decode()
+            except socket.timeout:
+                return None
+            # Check the sockets at the moment READY=1 is received.
+            socks = all(os.path.exists(env.path(n + ".sock")) for n in ("n1", "n2"))
+            msgs.append((m, socks))
+            return pred(m)
+        wait_for(step, what)
+
+    recv_until(lambda m: "READY=1" in m.split("\n"), "READY=1")
+    ready = [s for m, s in msgs if "READY=1" in m.split("\n")]
+    check(ready and ready[0], "READY=1 arrived before the port sockets existed")
+    check(env.ctl_json("show-ports")[0]["state"] == "waiting", "ports not up")
+    recv_until(lambda m: m == "WATCHDOG=1", "WATCHDOG=1")
+    d.send_signal(signal.SIGHUP)
+    recv_until(lambda m: m.startswith("RELOADING=1"), "RELOADING=1")
+    recv_until(lambda m: m.startswith("READY=1"), "READY=1 after reload")
+    d.send_signal(signal.SIGTERM)
+    recv_until(lambda m: m == "STOPPING=1", "STOPPING=1")
+    check(d.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+    print("notifications:", [m for m, _ in msgs if m != "WATCHDOG=1"],
+          "+ %d WATCHDOG=1" % sum(1 for m, _ in msgs if m == "WATCHDOG=1"))
+
+
+def scenario_config(env):
+    good = env.write_config([{"name": "a"}])
+    r = subprocess.run([env.ibvhostd, "--check-config", "-c", good],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0 and "OK" in r.stdout, "good config: %d %s" %
+          (r.returncode, r.stderr))
+    bad = env.path("bad.conf")
+    with open(bad, "w") as f:
+        f.write("log_level = info\n\n[port x]\nsocket = /tmp/x.sock\nsegment = none\n")
+    for args in (["--check-config", "-c", bad], ["-c", bad]):
+        r = subprocess.run([env.ibvhostd] + args, capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        check(r.returncode == 78, "bad config: exit %d, want 78" % r.returncode)
+        check("%s:5: port x: segment none is not defined" % bad in r.stderr,
+              "bad config message: %s" % r.stderr)
+    r = subprocess.run([env.ibvhostd, "-c", env.path("missing.conf")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 78 and "cannot open" in r.stderr,
+          "missing config: %d %s" % (r.returncode, r.stderr))
+    # The shipped example must be valid.
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "config", "ibvhostd.conf")
+    r = subprocess.run([env.ibvhostd, "--check-config", "-c", example],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0, "example config: %s" % r.stderr)
+
+
+def scenario_systemd(env):
+    unit = os.path.join(env.build, "systemd", "ibvhostd.service")
+    with open(unit) as f:
+        text = f.read()
+    for want in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
+                 "RuntimeDirectory=ibvhostd", "LimitMEMLOCK=infinity",
+                 "Restart=on-failure", "WatchdogSec="):
+        check(want in text, "unit lacks %s" % want)
+    # verify wants the binaries to exist: point them at the build tree.
+    sbin = [l.split("=", 1)[1].split()[0] for l in text.splitlines()
+            if l.startswith("ExecStart=")][0]
+    local = env.path("ibvhostd.service")
+    with open(local, "w") as f:
+        f.write(text.replace(sbin, env.ibvhostd))
+    r = subprocess.run(["systemd-analyze", "verify", local],
+                       capture_output=True, text=True, timeout=60)
+    out = (r.stdout + r.stderr).strip()
+    check(r.returncode == 0 and "ibvhostd.service" not in out,
+          "systemd-analyze verify: %d %s" % (r.returncode, out))
+
+
+SCENARIOS = {
+    "frontends": scenario_frontends,
+    "reload": scenario_reload,
+    "notify": scenario_notify,
+    "config": scenario_config,
+    "systemd": scenario_systemd,
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
+        print(__doc__)
+        return 2
+    env = Env(sys.argv[2])
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        SCENARIOS[sys.argv[1]](env)
+        print("PASS", sys.argv[1])
+        return 0
+    except Fail as e:
+        print("FAIL %s: %s" % (sys.argv[1], e))
+        print("---- ibvhostd log ----\n" + env.log_text()[-6000:])
+        return 1
+    finally:
+        env.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
