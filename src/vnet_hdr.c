@@ -23,58 +23,6 @@ void vnet_cfg_init(struct vnet_cfg *cfg, uint64_t features)
 	cfg->guest_csum = (features & (1ull << VIRTIO_NET_F_GUEST_CSUM)) != 0;
 }
 
-/* Copy `len` bytes starting `off` bytes into a segment list out of guest
- * memory. Returns the bytes copied (short if the list ends first). */
-static uint32_t vnet_segs_read(const struct vq_seg *segs, uint32_t nseg,
-			       uint32_t off, void *dst, uint32_t len)
-{
-	uint8_t *d = dst;
-	uint32_t done = 0, i;
-
-	for (i = 0; i < nseg && done < len; i++) {
-		uint32_t n;
-
-		if (off >= segs[i].len) {
-			off -= segs[i].len;
-			continue;
-		}
-		n = segs[i].len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy(d + done, (const uint8_t *)(uintptr_t)segs[i].addr + off, n);
-		done += n;
-		off = 0;
-	}
-	/* The caller validates the copy, never guest memory. */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	return done;
-}
-
-/* Write `len` bytes at `off` into a segment list, never past the end of a
- * segment. Returns the bytes written. */
-static uint32_t vnet_segs_write(const struct vq_seg *segs, uint32_t nseg,
-				uint32_t off, const void *src, uint32_t len)
-{
-	const uint8_t *s = src;
-	uint32_t done = 0, i;
-
-	for (i = 0; i < nseg && done < len; i++) {
-		uint32_t n;
-
-		if (off >= segs[i].len) {
-			off -= segs[i].len;
-			continue;
-		}
-		n = segs[i].len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)(uintptr_t)segs[i].addr + off, s + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
 static uint64_t vnet_segs_total(const struct vq_seg *segs, uint32_t nseg)
 {
 	uint64_t total = 0;
@@ -99,7 +47,7 @@ enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 	/* CVE-2022-2132 class: the header may be split over descriptors of
 	 * any size; gather it instead of assuming segs[0] holds it. */
 	if (total < cfg->hdr_len ||
-	    vnet_segs_read(segs, nseg, 0, &h, cfg->hdr_len) != cfg->hdr_len)
+	    vq_segs_read(segs, nseg, 0, &h, cfg->hdr_len) != cfg->hdr_len)
 		return VQ_ERR_HDR_SHORT;
 	if (total - cfg->hdr_len < VNET_ETH_HLEN)
 		return VQ_ERR_FRAME_SHORT;
@@ -126,6 +74,22 @@ enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 	return VQ_OK;
 }
 
+uint32_t vnet_rx_hdr_segs(const struct vnet_cfg *cfg, const struct vq_seg *segs,
+			  uint32_t nseg, struct vq_seg hdr[VNET_HDR_MAX_SEGS])
+{
+	uint32_t left = cfg->hdr_len, i;
+
+	if (left > VNET_HDR_LEN_MRG)
+		return 0;
+	for (i = 0; i < nseg && i < VNET_HDR_MAX_SEGS && left > 0; i++) {
+		hdr[i] = segs[i];
+		if (hdr[i].len > left)
+			hdr[i].len = left;
+		left -= hdr[i].len;
+	}
+	return left == 0 ? i : 0;
+}
+
 enum vq_err vnet_rx_write_hdr(const struct vnet_cfg *cfg,
 			      const struct vq_seg *segs, uint32_t nseg,
 			      const struct wire_offload *off,
@@ -149,7 +113,7 @@ enum vq_err vnet_rx_write_hdr(const struct vnet_cfg *cfg,
 	}
 	if (cfg->hdr_len >= VNET_HDR_LEN_MRG)
 		h.num_buffers = htole16(num_buffers);
-	vnet_segs_write(segs, nseg, 0, &h, cfg->hdr_len);
+	vq_segs_write(segs, nseg, 0, &h, cfg->hdr_len);
 	return VQ_OK;
 }
 
@@ -204,7 +168,7 @@ enum vq_err vnet_csum_complete(const struct vq_seg *segs, uint32_t nseg,
 	sum = ~sum & 0xffffu;
 	out[0] = (uint8_t)(sum >> 8);
 	out[1] = (uint8_t)sum;
-	vnet_segs_write(segs, nseg, (uint32_t)csum_start + csum_offset, out,
+	vq_segs_write(segs, nseg, (uint32_t)csum_start + csum_offset, out,
 			sizeof(out));
 	return VQ_OK;
 }

@@ -124,3 +124,51 @@ uint32_t vq_segs_advance(struct vq_seg *segs, uint32_t nseg, uint32_t bytes)
 	}
 	return nseg;
 }
+
+uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
+		      void *dst, uint32_t len)
+{
+	uint8_t *d = dst;
+	uint32_t done = 0, i;
+
+	for (i = 0; i < nseg && done < len; i++) {
+		uint32_t n;
+
+		if (off >= segs[i].len) {
+			off -= segs[i].len;
+			continue;
+		}
+		n = segs[i].len - off;
+		if (n > len - done)
+			n = len - done;
+		memcpy(d + done, (const uint8_t *)(uintptr_t)segs[i].addr + off, n);
+		done += n;
+		off = 0;
+	}
+	/* The caller validates the copy, never guest memory. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return done;
+}
+
+uint32_t vq_segs_write(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
+		       const void *src, uint32_t len)
+{
+	const uint8_t *s = src;
+	uint32_t done = 0, i;
+
+	for (i = 0; i < nseg && done < len; i++) {
+		uint32_t n;
+
+		if (off >= segs[i].len) {
+			off -= segs[i].len;
+			continue;
+		}
+		n = segs[i].len - off;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)(uintptr_t)segs[i].addr + off, s + done, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}

@@ -277,6 +277,86 @@ static void test_rx_hdr_offload_policy(void **state)
 			 VQ_ERR_HDR_CSUM);
 }
 
+static void test_rx_hdr_segs(void **state)
+{
+	struct vq_seg s[4], hdr[VNET_HDR_MAX_SEGS];
+	struct wire_offload off = { 0, 0, 0 };
+	struct virtio_net_hdr_mrg_rxbuf h;
+	uint32_t first;
+	(void)state;
+
+	s[0] = seg(0, 5, 0xff);
+	s[1] = seg(64, 5, 0xff);
+	s[2] = seg(128, 100, 0xff);
+	s[3] = seg(256, 100, 0xff);
+	assert_int_equal(vnet_rx_hdr_segs(&cfg_v1, s, 4, hdr), 3);
+	assert_int_equal(hdr[2].addr, s[2].addr);
+	assert_int_equal(hdr[2].len, 2);
+	assert_int_equal(s[2].len, 100); /* input untouched */
+	first = vq_segs_advance(s, 4, cfg_v1.hdr_len);
+	assert_int_equal(first, 2);
+	assert_int_equal(s[2].addr, (uintptr_t)(arena + 130));
+	assert_int_equal(vnet_rx_write_hdr(&cfg_v1, hdr, 3, &off, 60, 2), VQ_OK);
+	read_hdr(hdr, 3, (uint8_t *)&h, sizeof(h));
+	assert_int_equal(h.num_buffers, 2);
+	assert_int_equal(arena[130], 0xff); /* frame area untouched */
+
+	/* Four 1-byte descriptors: shorter than the header. */
+	for (first = 0; first < 4; first++)
+		s[first] = seg(512 + 16 * first, 1, 0xff);
+	assert_int_equal(vnet_rx_hdr_segs(&cfg_v1, s, 4, hdr), 0);
+}
+
+/* Twelve 1-byte descriptors and the frame: the worst case still fits. */
+static void test_rx_hdr_segs_one_byte_each(void **state)
+{
+	struct vq_seg s[VNET_HDR_MAX_SEGS + 1], hdr[VNET_HDR_MAX_SEGS];
+	struct wire_offload off = { WIRE_F_DATA_VALID, 0, 0 };
+	uint8_t h[VNET_HDR_LEN_MRG];
+	uint32_t i;
+	(void)state;
+
+	for (i = 0; i < VNET_HDR_MAX_SEGS; i++)
+		s[i] = seg(16 * i, 1, 0xff);
+	s[i] = seg(1024, 64, 0xff);
+	assert_int_equal(vnet_rx_hdr_segs(&cfg_v1, s, VNET_HDR_MAX_SEGS + 1, hdr),
+			 VNET_HDR_MAX_SEGS);
+	assert_int_equal(vq_segs_advance(s, VNET_HDR_MAX_SEGS + 1, 12),
+			 VNET_HDR_MAX_SEGS);
+	assert_int_equal(vnet_rx_write_hdr(&cfg_v1, hdr, VNET_HDR_MAX_SEGS, &off,
+					   60, 1), VQ_OK);
+	for (i = 0; i < VNET_HDR_MAX_SEGS; i++)
+		h[i] = arena[16 * i];
+	assert_int_equal(h[0], VIRTIO_NET_HDR_F_DATA_VALID);
+	assert_int_equal(h[10], 1); /* num_buffers, little endian */
+	assert_int_equal(h[11], 0);
+	assert_int_equal(arena[1024], 0xff);
+}
+
+static void test_segs_read_write(void **state)
+{
+	struct vq_seg s[3];
+	uint8_t buf[16];
+	const uint8_t mac[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	(void)state;
+
+	s[0] = seg(0, 3, 0);
+	s[1] = seg(64, 4, 0);
+	s[2] = seg(128, 8, 0);
+	assert_int_equal(vq_segs_write(s, 3, 2, mac, sizeof(mac)), 12);
+	assert_int_equal(arena[2], 1);
+	assert_int_equal(arena[64], 2);
+	assert_int_equal(arena[128], 6);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vq_segs_read(s, 3, 2, buf, 12), 12);
+	assert_memory_equal(buf, mac, 12);
+	/* Short at the end of the list, both ways. */
+	assert_int_equal(vq_segs_read(s, 3, 10, buf, 16), 5);
+	assert_int_equal(vq_segs_write(s, 3, 14, mac, 12), 1);
+	assert_int_equal(vq_segs_read(s, 3, 15, buf, 1), 0);
+	assert_int_equal(vq_segs_write(s, 0, 0, mac, 1), 0);
+}
+
 static void test_rx_spread(void **state)
 {
 	const uint32_t caps[4] = { 1536, 1536, 1536, 1536 };
@@ -354,6 +434,9 @@ int main(void)
 		T(test_rx_hdr_uneven_and_legacy),
 		T(test_rx_hdr_short_writes_nothing),
 		T(test_rx_hdr_offload_policy),
+		T(test_rx_hdr_segs),
+		T(test_rx_hdr_segs_one_byte_each),
+		T(test_segs_read_write),
 		T(test_rx_spread),
 		T(test_csum_complete),
 	};

@@ -22,6 +22,8 @@
 #define VNET_HDR_LEN_LEGACY 10u /* struct virtio_net_hdr */
 #define VNET_HDR_LEN_MRG    12u /* + num_buffers: VERSION_1 or MRG_RXBUF */
 #define VNET_ETH_HLEN       14u /* smallest frame we forward (bytes) */
+/* Segments a header can span: one byte per segment at worst. */
+#define VNET_HDR_MAX_SEGS   VNET_HDR_LEN_MRG
 
 /* Header length for a negotiated feature set (virtio feature bits). */
 uint32_t vnet_hdr_len(uint64_t features);
@@ -52,11 +54,19 @@ struct vnet_tx {
 enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 			  uint32_t nseg, struct vnet_tx *tx);
 
+/* RX, before posting a chain: remember where its header will go. Copies
+ * into hdr[] the segments covering the first cfg->hdr_len bytes of
+ * segs[0..nseg) (the last one trimmed) and returns how many, or 0 if the
+ * chain is shorter than the header. segs is not changed; the frame's
+ * receive SGEs are then segs + vq_segs_advance(segs, nseg, hdr_len). */
+uint32_t vnet_rx_hdr_segs(const struct vnet_cfg *cfg, const struct vq_seg *segs,
+			  uint32_t nseg, struct vq_seg hdr[VNET_HDR_MAX_SEGS]);
+
 /* Write the virtio-net header for a received frame into the first
- * cfg->hdr_len bytes of segs[0..nseg) (the guest's first RX chain, as
- * walked, before any advance). The header is built locally and copied
- * piecewise, never past the end of a segment, so a header spread over
- * several small descriptors is fine. Offload flags the guest did not
+ * cfg->hdr_len bytes of segs[0..nseg) (the guest's first RX chain as
+ * walked, or the list from vnet_rx_hdr_segs). The header is built
+ * locally and copied piecewise, never past the end of a segment, so a
+ * header spread over several small descriptors is fine. Offload flags the guest did not
  * negotiate are left out (the caller must then complete a NEEDS_CSUM
  * checksum itself, see vnet_csum_complete). num_buffers is written only
  * when the header has that field. Returns VQ_ERR_HDR_SHORT (writing

@@ -131,6 +131,18 @@ struct vq_seg {
  * list holds `bytes` bytes or fewer. */
 uint32_t vq_segs_advance(struct vq_seg *segs, uint32_t nseg, uint32_t bytes);
 
+/* Copy `len` bytes starting `off` bytes into the list out of the segments
+ * (e.g. the Ethernet addresses of a frame whose first bytes may span
+ * descriptors, or a bounce copy). Returns the bytes copied, short if the
+ * list ends first. Guest memory is read once; validate the copy. */
+uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
+		      void *dst, uint32_t len);
+
+/* Copy `len` bytes into the segments starting `off` bytes into the list,
+ * never past the end of any segment. Returns the bytes written. */
+uint32_t vq_segs_write(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
+		       const void *src, uint32_t len);
+
 /* --- split virtqueue ---------------------------------------------------- */
 
 struct vq_ring {

@@ -149,6 +149,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						abort();
 					check_segs(regs, nreg, segs + tx.first,
 						   c.nseg - tx.first, tx.frame_len);
+					uint8_t macs[12];
+
+					/* Ethernet addresses, possibly spanning
+					 * descriptors. */
+					if (vq_segs_read(segs + tx.first, c.nseg - tx.first,
+							 0, macs, sizeof(macs)) != sizeof(macs))
+						abort();
 					wire_hdr_build(wire, &tx.off);
 					if (wire_hdr_parse(wire, WIRE_HDR_LEN + tx.frame_len,
 							   &off, &flen) != WIRE_OK)
@@ -169,7 +176,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (wire_hdr_parse(mem[1], WIRE_HDR_LEN + c.len, &off,
 						   &flen) != WIRE_OK)
 					memset(&off, 0, sizeof(off));
-				vnet_rx_write_hdr(&cfg, segs, c.nseg, &off, c.len,
+				struct vq_seg hdr[VNET_HDR_MAX_SEGS];
+				uint32_t nhdr = vnet_rx_hdr_segs(&cfg, segs, c.nseg, hdr);
+				uint32_t first = vq_segs_advance(segs, c.nseg,
+								 cfg.hdr_len);
+
+				if (nhdr) {
+					check_segs(regs, nreg, hdr, nhdr, cfg.hdr_len);
+					check_segs(regs, nreg, segs + first,
+						   c.nseg - first, c.len - cfg.hdr_len);
+				}
+				vnet_rx_write_hdr(&cfg, hdr, nhdr, &off,
+						  c.len > cfg.hdr_len ? c.len - cfg.hdr_len : 0,
 						  (uint16_t)(i + 1));
 			}
 			vq_used_put(&ring, c.head, c.len);
