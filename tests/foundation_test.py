@@ -72,6 +72,7 @@ class Env:
         self.daemon = None
         self.log = os.path.join(self.dir, "daemon.log")
         self.nfe = 0
+        self.prefixes = []
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -129,6 +130,7 @@ class Env:
     def start_frontend(self, port, extra_vdev=""):
         """dpdk-testpmd with DPDK's virtio-user PMD as the guest side."""
         self.nfe += 1
+        self.prefixes.append("fe%d-%d" % (os.getpid(), self.nfe))
         env = dict(os.environ)
         env.pop("LD_LIBRARY_PATH", None)  # the system's own DPDK, as is
         cmd = ["dpdk-testpmd", "-l", FRONTEND_LCORES, "--main-lcore", "0",
@@ -165,6 +167,11 @@ class Env:
                 except subprocess.TimeoutExpired:
                     pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        # testpmd leaves its EAL runtime directory behind.
+        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+        for p in self.prefixes:
+            shutil.rmtree(os.path.join(run, p), ignore_errors=True)
 
 
 def wait_state(env, port, state, timeout=TIMEOUT):
