@@ -16,6 +16,28 @@
  *
  * Host byte order is assumed little-endian (as virtio 1.0 and every legacy
  * x86/arm64 guest on such a host).
+ *
+ * Per burst, TX (guest → wire):
+ *   vq_avail_count(r, &n)            error → stop the queue
+ *   for k < min(n, 32):
+ *     vq_walk_chain(r, mem, vq_avail_head(r, k), VQ_DIR_TX, segs, 64, &c)
+ *                                    error → count it, stop the queue
+ *     vnet_tx_parse(cfg, segs, c.nseg, &tx)
+ *                                    error → count, drop: used (c.head, 0)
+ *     vq_segs_read(segs + tx.first, .., 0, macs, 12)   FDB / anti-spoof
+ *     wire_hdr_build(sge0, &tx.off); SGE1.. = segs[tx.first..c.nseg)
+ *   vq_avail_consume(r, k)
+ *   on send completion: vq_used_put(r, c.head, 0) ...; vq_used_publish(r);
+ *   if (vq_need_call(r)) call the guest.
+ *
+ * RX (wire → guest), when posting: walk chains with VQ_DIR_RX; for the
+ * first chain of a message keep vnet_rx_hdr_segs() and post
+ * segs + vq_segs_advance(segs, nseg, hdr_len), then further chains
+ * whole. On completion: wire_hdr_parse() the scratch after the GRH,
+ * vnet_rx_spread() the bytes (hdr_len + frame) over the chains' lengths
+ * (num_buffers = its result), vnet_rx_write_hdr() into the kept header
+ * segments, vq_used_put() each filled chain, vq_used_publish(),
+ * vq_need_call(). Chains that received nothing stay for the next post.
  */
 #ifndef IBVHOST_VQ_H
 #define IBVHOST_VQ_H
