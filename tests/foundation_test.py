@@ -15,6 +15,10 @@ scenarios:
              WATCHDOG=1, RELOADING=1/READY=1 on SIGHUP, STOPPING=1 on SIGTERM
   config     --check-config and exit status 78 on a bad file
   systemd    systemd-analyze verify on the generated unit
+  client     client-mode port: the daemon connects to a listening frontend
+             and reconnects when it returns
+  two-daemons  two daemons at once; a socket in use is refused; sockets
+             of a killed daemon are taken over
 Every wait is bounded; everything started is stopped on exit.
 """
 import json
@@ -102,12 +106,22 @@ class Env:
                                        stdout=self.logf, stderr=self.logf,
                                        env=env)
         self.procs.append(self.daemon)
-        wait_for(lambda: os.path.exists(self.path("ctl.sock"))
+        wait_for(lambda: self.ctl_listening()
                  or self.daemon.poll() is not None, "the control socket")
         check(self.daemon.poll() is None,
               "ibvhostd exited with %s; log:\n%s" % (self.daemon.returncode,
                                                      self.log_text()))
         return self.daemon
+
+    def ctl_listening(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path("ctl.sock"))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def log_text(self):
         try:
@@ -127,7 +141,7 @@ class Env:
     def port(self, name):
         return self.ctl_json("show-port", name)
 
-    def start_frontend(self, port, extra_vdev=""):
+    def start_frontend(self, port, extra_vdev="", sock=None):
         """dpdk-testpmd with DPDK's virtio-user PMD as the guest side."""
         self.nfe += 1
         self.prefixes.append("fe%d-%d" % (os.getpid(), self.nfe))
@@ -137,7 +151,7 @@ class Env:
                "--no-pci", "--no-huge", "-m", "512",
                "--file-prefix", "fe%d-%d" % (os.getpid(), self.nfe),
                "--vdev", "net_virtio_user0,path=%s%s" %
-               (self.path(port + ".sock"), extra_vdev),
+               (sock or self.path(port + ".sock"), extra_vdev),
                "--", "--total-num-mbufs=32768", "-i"]
         logf = open(self.path("testpmd-%d.log" % self.nfe), "w")
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=logf,
@@ -422,7 +436,83 @@ def scenario_systemd(env):
           "systemd-analyze verify: %d %s" % (r.returncode, out))
 
 
+def scenario_client(env):
+    """Client mode: the frontend listens, the daemon connects, and connects
+    again when the frontend comes back."""
+    fe_sock = env.path("fe.sock")
+    cfg = env.write_config([{"name": "c1", "mode": "client"}])
+    with open(cfg) as f:
+        text = f.read().replace("socket = %s" % env.path("c1.sock"),
+                                "socket = %s" % fe_sock)
+    with open(cfg, "w") as f:
+        f.write(text)
+    env.start_daemon(cfg)
+    check(env.port("c1")["mode"] == "client", "mode not client")
+    check(env.port("c1")["state"] == "waiting", "client port not waiting")
+    for round_ in (1, 2):
+        fe = env.start_frontend("c1", ",server=1", sock=fe_sock)
+        info = wait_state(env, "c1", "running")
+        assert_running(env, "c1", info)
+        check(info["connects"] == round_, "connects %d in round %d" %
+              (info["connects"], round_))
+        env.stop_frontend(fe)
+        wait_state(env, "c1", "waiting")
+    env.daemon.send_signal(signal.SIGTERM)
+    check(env.daemon.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+
+
+def scenario_two_daemons(env):
+    """Two daemons side by side; a socket in use is refused; sockets left
+    by a killed daemon are taken over by the next one."""
+    cfg_a = env.write_config([{"name": "a1"}], name="a.conf")
+    d_a = env.start_daemon(cfg_a)
+    ctl_a = env.path("ctl.sock")
+    # Second daemon: own control socket, own port.
+    text = open(cfg_a).read().replace(ctl_a, env.path("ctl-b.sock")).replace(
+        "[port a1]", "[port b1]").replace(env.path("a1.sock"), env.path("b1.sock"))
+    cfg_b = env.path("b.conf")
+    with open(cfg_b, "w") as f:
+        f.write(text)
+    logb = open(env.path("b.log"), "w")
+    d_b = subprocess.Popen([env.ibvhostd, "-c", cfg_b], stdout=logb, stderr=logb)
+    env.procs.append(d_b)
+    wait_for(lambda: os.path.exists(env.path("b1.sock")), "daemon b's port")
+    check(d_a.poll() is None and d_b.poll() is None, "a daemon died")
+    fe = env.start_frontend("b1")
+    wait_for(lambda: json.loads(subprocess.run(
+        [env.ctl, "-s", env.path("ctl-b.sock"), "--json", "show-port", "b1"],
+        capture_output=True, text=True, timeout=TIMEOUT).stdout)["state"] == "running",
+        "b1 running on daemon b")
+    check(env.port("a1")["state"] == "waiting", "daemon a's port disturbed")
+    env.stop_frontend(fe)
+
+    # A third daemon wanting a1's socket (in use) must refuse to start.
+    text = open(cfg_a).read().replace(ctl_a, env.path("ctl-c.sock"))
+    cfg_c = env.path("c.conf")
+    with open(cfg_c, "w") as f:
+        f.write(text)
+    r = subprocess.run([env.ibvhostd, "-c", cfg_c], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    check(r.returncode == 1 and "in use by another process" in r.stderr,
+          "socket in use: exit %d %s" % (r.returncode, r.stderr[-500:]))
+    check(not os.path.exists(env.path("ctl-c.sock")), "ctl-c.sock left behind")
+
+    # kill -9 leaves stale sockets; a new daemon takes them over.
+    d_a.kill()
+    d_a.wait(timeout=TIMEOUT)
+    check(os.path.exists(env.path("a1.sock")), "expected a stale socket")
+    env.start_daemon(cfg_a)
+    fe = env.start_frontend("a1")
+    wait_state(env, "a1", "running")
+    env.stop_frontend(fe)
+    for d in (env.daemon, d_b):
+        d.send_signal(signal.SIGTERM)
+        check(d.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+
+
 SCENARIOS = {
+    "client": scenario_client,
+    "two-daemons": scenario_two_daemons,
     "frontends": scenario_frontends,
     "reload": scenario_reload,
     "notify": scenario_notify,
