@@ -55,7 +55,10 @@ enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 
 	if (h.hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 		return VQ_ERR_HDR_GSO;
-	if (h.hdr.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+	/* DATA_VALID is meaningless from a driver (virtio 1.x 5.1.6.2.1);
+	 * it is ignored rather than fatal, as it carries no risk. */
+	if (h.hdr.flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM |
+			    VIRTIO_NET_HDR_F_DATA_VALID))
 		return VQ_ERR_HDR_FLAGS;
 	if (h.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 		if (!cfg->csum)

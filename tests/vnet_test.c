@@ -177,6 +177,10 @@ static void test_tx_csum_bounds(void **state)
 	put_tx_hdr(arena, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 14, 6);
 	assert_int_equal(vnet_tx_parse(&no_csum, s, 1, &tx), VQ_ERR_HDR_FLAGS);
 	put_tx_hdr(arena, VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0);
+	assert_int_equal(vnet_tx_parse(&cfg_v1, s, 1, &tx), VQ_OK);
+	assert_int_equal(tx.off.flags, 0); /* not passed on */
+	s[0] = seg(0, 12 + 100, 0);
+	put_tx_hdr(arena, 0x04 /* RSC_INFO: RX only */, 0, 0, 0);
 	assert_int_equal(vnet_tx_parse(&cfg_v1, s, 1, &tx), VQ_ERR_HDR_FLAGS);
 	put_tx_hdr(arena, 0, VIRTIO_NET_HDR_GSO_TCPV4, 0, 0);
 	assert_int_equal(vnet_tx_parse(&cfg_v1, s, 1, &tx), VQ_ERR_HDR_GSO);

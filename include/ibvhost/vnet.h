@@ -49,8 +49,9 @@ struct vnet_tx {
  * by vq_walk_chain in the TX direction), validate it, and strip it: on
  * success segs[tx->first..nseg) is exactly the frame (segs[first] may
  * have been advanced in place). The header bytes are copied out of guest
- * memory once. Errors: VQ_ERR_HDR_SHORT, VQ_ERR_FRAME_SHORT,
- * VQ_ERR_HDR_FLAGS, VQ_ERR_HDR_GSO, VQ_ERR_HDR_CSUM. */
+ * memory once; a DATA_VALID flag from the guest is ignored. Errors:
+ * VQ_ERR_HDR_SHORT, VQ_ERR_FRAME_SHORT, VQ_ERR_HDR_FLAGS, VQ_ERR_HDR_GSO,
+ * VQ_ERR_HDR_CSUM. */
 enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 			  uint32_t nseg, struct vnet_tx *tx);
 
