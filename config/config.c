@@ -10,6 +10,8 @@
  */
 #include "ibvhost/config.h"
 
+#include "config_int.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -63,88 +65,6 @@ static void fail(struct parse_state *st, unsigned line, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- value parsers: return NULL on success or a description ---------- */
-
-static const char *parse_uint(const char *v, unsigned long long max,
-			      unsigned long long *out)
-{
-	char *end;
-
-	if (*v == '\0' || *v == '-' || isspace((unsigned char)*v))
-		return "expected a non-negative integer";
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 0);
-	if (errno == ERANGE || x > max)
-		return "number out of range";
-	if (*end != '\0')
-		return "expected a non-negative integer";
-	*out = x;
-	return NULL;
-}
-
-static bool valid_name(const char *s)
-{
-	if (*s == '\0' || strlen(s) >= CFG_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
-		    *s != '.')
-			return false;
-	return true;
-}
-
-int cfg_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-		   &b[4], &b[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[i * 3]) ||
-		    !isxdigit((unsigned char)s[i * 3 + 1]))
-			return -1;
-		mac[i] = (uint8_t)b[i];
-	}
-	return 0;
-}
-
-void cfg_format_mac(const uint8_t mac[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
-		 mac[2], mac[3], mac[4], mac[5]);
-}
-
-int cfg_parse_gid(const char *s, uint8_t gid[16])
-{
-	struct in6_addr a;
-
-	if (inet_pton(AF_INET6, s, &a) != 1)
-		return -1;
-	memcpy(gid, &a, 16);
-	return 0;
-}
-
-static const char *parse_path(const char *v, char *out, size_t outlen)
-{
-	if (v[0] != '/')
-		return "expected an absolute path";
-	if (strlen(v) >= outlen)
-		return "path too long for a UNIX socket (max 107 bytes)";
-	strcpy(out, v);
-	return NULL;
-}
-
-static const char *parse_id(const char *v, char *out)
-{
-	if (strlen(v) >= CFG_ID_MAX)
-		return "too long (max 63 characters)";
-	strcpy(out, v);
-	return NULL;
-}
-
 /* ---- global keys --------------------------------------------------------- */
 
 static const char *g_log_level(struct cfg *c, const char *v)
@@ -156,17 +76,17 @@ static const char *g_log_level(struct cfg *c, const char *v)
 
 static const char *g_ctl_socket(struct cfg *c, const char *v)
 {
-	return parse_path(v, c->ctl_socket, sizeof(c->ctl_socket));
+	return cfg_value_path(v, c->ctl_socket, sizeof(c->ctl_socket));
 }
 
 static const char *g_ctl_owner(struct cfg *c, const char *v)
 {
-	return parse_id(v, c->ctl_owner);
+	return cfg_value_id(v, c->ctl_owner);
 }
 
 static const char *g_ctl_group(struct cfg *c, const char *v)
 {
-	return parse_id(v, c->ctl_group);
+	return cfg_value_id(v, c->ctl_group);
 }
 
 static const char *g_ctl_mode(struct cfg *c, const char *v)
@@ -189,13 +109,13 @@ static const char *g_ctl_mode(struct cfg *c, const char *v)
 
 static const char *g_ib_device(struct cfg *c, const char *v)
 {
-	return parse_id(v, c->ib_device);
+	return cfg_value_id(v, c->ib_device);
 }
 
 static const char *g_ib_port(struct cfg *c, const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, 255, &x);
+	const char *e = cfg_value_uint(v, 255, &x);
 
 	if (e)
 		return e;
@@ -208,7 +128,7 @@ static const char *g_ib_port(struct cfg *c, const char *v)
 static const char *g_gid_index(struct cfg *c, const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, 255, &x);
+	const char *e = cfg_value_uint(v, 255, &x);
 
 	if (e)
 		return e;
@@ -219,7 +139,7 @@ static const char *g_gid_index(struct cfg *c, const char *v)
 static const char *g_main_core(struct cfg *c, const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, CFG_CORE_MAX, &x);
+	const char *e = cfg_value_uint(v, CFG_CORE_MAX, &x);
 
 	if (e)
 		return e;
@@ -240,7 +160,7 @@ static const char *g_poll_cores(struct cfg *c, const char *v)
 	     t = strtok_r(NULL, ", \t", &save)) {
 		unsigned long long x;
 
-		if (parse_uint(t, CFG_CORE_MAX, &x))
+		if (cfg_value_uint(t, CFG_CORE_MAX, &x))
 			return "expected a comma-separated list of core numbers";
 		if (c->n_poll_cores == CFG_POLL_CORES_MAX)
 			return "too many poll cores (max 16)";
@@ -268,7 +188,7 @@ static const char *g_poll_mode(struct cfg *c, const char *v)
 static const char *g_eal_memory_mb(struct cfg *c, const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, 65536, &x);
+	const char *e = cfg_value_uint(v, 65536, &x);
 
 	if (e)
 		return e;
@@ -289,7 +209,7 @@ static const char *g_eal_args(struct cfg *c, const char *v)
 static const char *g_fdb_aging_s(struct cfg *c, const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, 86400 * 365, &x);
+	const char *e = cfg_value_uint(v, 86400 * 365, &x);
 
 	if (e)
 		return e;
@@ -325,7 +245,7 @@ static const char *s_qkey(struct parse_state *st, struct cfg_segment *s,
 			  const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, UINT32_MAX, &x);
+	const char *e = cfg_value_uint(v, UINT32_MAX, &x);
 
 	if (e)
 		return e;
@@ -367,7 +287,7 @@ static const char *p_socket(struct parse_state *st, struct cfg_port *p,
 			    const char *v)
 {
 	st->port_has_socket[p - st->cfg->ports] = true;
-	return parse_path(v, p->socket_path, sizeof(p->socket_path));
+	return cfg_value_path(v, p->socket_path, sizeof(p->socket_path));
 }
 
 static const char *p_mode(struct parse_state *st, struct cfg_port *p,
@@ -386,7 +306,7 @@ static const char *p_mode(struct parse_state *st, struct cfg_port *p,
 static const char *p_segment(struct parse_state *st, struct cfg_port *p,
 			     const char *v)
 {
-	if (!valid_name(v))
+	if (!cfg_value_name(v))
 		return "expected a segment name";
 	strcpy(p->segment, v);
 	st->port_segment_line[p - st->cfg->ports] = st->line;
@@ -412,7 +332,7 @@ static const char *p_mtu(struct parse_state *st, struct cfg_port *p,
 			 const char *v)
 {
 	unsigned long long x;
-	const char *e = parse_uint(v, CFG_MTU_MAX, &x);
+	const char *e = cfg_value_uint(v, CFG_MTU_MAX, &x);
 
 	(void)st;
 	if (e || x < CFG_MTU_MIN)
@@ -441,10 +361,10 @@ static const char *p_fdb(struct parse_state *st, struct cfg_port *p,
 		return "expected MAC LID QPN [GID]";
 	if (cfg_parse_mac(tok[0], e.mac) != 0 || (e.mac[0] & 1))
 		return "expected a unicast MAC as the first field";
-	if (parse_uint(tok[1], 0xffff, &x))
+	if (cfg_value_uint(tok[1], 0xffff, &x))
 		return "expected a 16-bit LID as the second field";
 	e.lid = (uint16_t)x;
-	if (parse_uint(tok[2], 0xffffff, &x))
+	if (cfg_value_uint(tok[2], 0xffffff, &x))
 		return "expected a 24-bit QPN as the third field";
 	e.qpn = (uint32_t)x;
 	if (n == 4) {
@@ -499,7 +419,7 @@ static void begin_section(struct parse_state *st, const char *hdr)
 		     hdr);
 		return;
 	}
-	if (n != 2 || !valid_name(name)) {
+	if (n != 2 || !cfg_value_name(name)) {
 		fail(st, st->line,
 		     "[%s] needs one name of letters, digits, '-', '_', '.' (max %d)",
 		     kind, CFG_NAME_MAX - 1);
@@ -797,62 +717,3 @@ void cfg_free(struct cfg *cfg)
 	free(cfg);
 }
 
-const struct cfg_segment *cfg_find_segment(const struct cfg *cfg,
-					   const char *name)
-{
-	for (unsigned i = 0; i < cfg->n_segments; i++)
-		if (strcmp(cfg->segments[i].name, name) == 0)
-			return &cfg->segments[i];
-	return NULL;
-}
-
-const struct cfg_port *cfg_find_port(const struct cfg *cfg, const char *name)
-{
-	for (unsigned i = 0; i < cfg->n_ports; i++)
-		if (strcmp(cfg->ports[i].name, name) == 0)
-			return &cfg->ports[i];
-	return NULL;
-}
-
-static bool segment_equal(const struct cfg_segment *a,
-			  const struct cfg_segment *b)
-{
-	return strcmp(a->name, b->name) == 0 && a->qkey == b->qkey &&
-	       a->has_mcast_gid == b->has_mcast_gid &&
-	       (!a->has_mcast_gid || memcmp(a->mcast_gid, b->mcast_gid, 16) == 0);
-}
-
-/* Field by field: struct padding is not guaranteed to compare equal. */
-static bool fdb_entry_equal(const struct cfg_fdb_entry *a,
-			    const struct cfg_fdb_entry *b)
-{
-	return memcmp(a->mac, b->mac, 6) == 0 && a->lid == b->lid &&
-	       a->qpn == b->qpn && a->has_gid == b->has_gid &&
-	       (!a->has_gid || memcmp(a->gid, b->gid, 16) == 0);
-}
-
-bool cfg_port_unchanged(const struct cfg *a, const struct cfg_port *pa,
-			const struct cfg *b, const struct cfg_port *pb)
-{
-	if (strcmp(pa->name, pb->name) || strcmp(pa->socket_path, pb->socket_path) ||
-	    pa->mode != pb->mode || pa->has_mac != pb->has_mac ||
-	    (pa->has_mac && memcmp(pa->mac, pb->mac, 6)) || pa->mtu != pb->mtu ||
-	    pa->n_fdb != pb->n_fdb)
-		return false;
-	for (unsigned i = 0; i < pa->n_fdb; i++)
-		if (!fdb_entry_equal(&pa->fdb[i], &pb->fdb[i]))
-			return false;
-	const struct cfg_segment *sa = cfg_find_segment(a, pa->segment);
-	const struct cfg_segment *sb = cfg_find_segment(b, pb->segment);
-	return sa && sb && segment_equal(sa, sb);
-}
-
-const char *cfg_port_mode_name(enum cfg_port_mode mode)
-{
-	return mode == CFG_PORT_CLIENT ? "client" : "server";
-}
-
-const char *cfg_poll_mode_name(enum cfg_poll_mode mode)
-{
-	return mode == CFG_POLL_ADAPTIVE ? "adaptive" : "busy";
-}
