@@ -214,19 +214,40 @@ static void print_commands(json_t *r)
 
 /* ---- grammar ------------------------------------------------------------------ */
 
+/* One row per command. `words` is what the user types (several words
+ * allowed, e.g. "fdb add"), `cmd` the protocol command it sends; the
+ * remaining arguments are passed as strings. A NULL printer prints the
+ * result as JSON, so a new daemon command needs only a row here. */
 struct ctl_verb {
-	const char *name;
+	const char *words;
+	const char *cmd;
 	unsigned min_args, max_args;
 	const char *usage;
 	void (*print)(json_t *result);
 };
 
 static const struct ctl_verb verbs[] = {
-	{ "show-ports", 0, 0, "", print_ports },
-	{ "show-port", 1, 1, "NAME", print_port },
-	{ "show-version", 0, 0, "", print_version },
-	{ "list-commands", 0, 0, "", print_commands },
+	{ "show-ports", "show-ports", 0, 0, "", print_ports },
+	{ "show-port", "show-port", 1, 1, "NAME", print_port },
+	{ "show-version", "show-version", 0, 0, "", print_version },
+	{ "list-commands", "list-commands", 0, 0, "", print_commands },
 };
+
+/* Number of argv words the verb's words match, or 0. */
+static unsigned verb_match(const struct ctl_verb *v, int argc, char **argv)
+{
+	char buf[64];
+	char *save = NULL;
+	int i = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v->words);
+	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (i >= argc || strcmp(argv[i], w) != 0)
+			return 0;
+		i++;
+	}
+	return (unsigned)i;
+}
 
 static void usage(FILE *out)
 {
@@ -234,7 +255,7 @@ static void usage(FILE *out)
 		     "  -s, --socket PATH  control socket (default " CFG_DEFAULT_CTL_SOCKET ")\n"
 		     "  -j, --json         print the reply as JSON\ncommands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(out, "  %s %s\n", verbs[i].name, verbs[i].usage);
+		fprintf(out, "  %s %s\n", verbs[i].words, verbs[i].usage);
 }
 
 /* ---- transport ---------------------------------------------------------------- */
@@ -344,26 +365,31 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	const char *name = argv[optind];
-	unsigned nargs = (unsigned)(argc - optind - 1);
 	const struct ctl_verb *v = NULL;
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(verbs[i].name, name) == 0)
+	unsigned nwords = 0;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		unsigned m = verb_match(&verbs[i], argc - optind, argv + optind);
+		if (m > nwords) { /* the longest match wins: "fdb add" over "fdb" */
 			v = &verbs[i];
+			nwords = m;
+		}
+	}
 	if (!v) {
-		fprintf(stderr, "ibvhostctl: unknown command '%s'\n", name);
+		fprintf(stderr, "ibvhostctl: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
+	unsigned nargs = (unsigned)(argc - optind) - nwords;
+	int first_arg = optind + (int)nwords;
 	if (nargs < v->min_args || nargs > v->max_args) {
-		fprintf(stderr, "ibvhostctl: usage: %s %s\n", v->name, v->usage);
+		fprintf(stderr, "ibvhostctl: usage: %s %s\n", v->words, v->usage);
 		return 2;
 	}
 
 	json_t *args = json_array();
 	for (unsigned i = 0; i < nargs; i++)
-		json_array_append_new(args, json_string(argv[optind + 1 + i]));
-	json_t *req = json_pack("{s:s, s:o}", "cmd", v->name, "args", args);
+		json_array_append_new(args, json_string(argv[first_arg + (int)i]));
+	json_t *req = json_pack("{s:s, s:o}", "cmd", v->cmd, "args", args);
 	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!text) {
@@ -400,9 +426,9 @@ int main(int argc, char **argv)
 	}
 	int rc = 0;
 	if (!json_is_true(json_object_get(r, "ok"))) {
-		fprintf(stderr, "ibvhostctl: %s: %s\n", v->name, sget(r, "error"));
+		fprintf(stderr, "ibvhostctl: %s: %s\n", v->words, sget(r, "error"));
 		rc = 1;
-	} else if (json) {
+	} else if (json || !v->print) {
 		char *out = json_dumps(json_object_get(r, "result"),
 				       JSON_INDENT(2) | JSON_ENCODE_ANY);
 		if (out)
