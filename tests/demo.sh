@@ -19,10 +19,10 @@ DIR=$(mktemp -d /tmp/ibvhostd-demo.XXXXXX)
 CTL=$DIR/ctl.sock
 TIMEOUT=30
 NCPU=$(nproc)
-# Daemon's main thread on the last core, frontends' main lcore on core 0.
+# Daemon's main thread on the last CPU, the frontends' main lcore on CPU 0
+# (testpmd wants a forwarding lcore too; it idles, mapped onto a CPU).
 DAEMON_CORE=$((NCPU > 1 ? NCPU - 1 : 0))
-FE_LCORES=0,$DAEMON_CORE
-[ "$NCPU" -gt 1 ] || FE_LCORES=0
+FE_LCORES=0@0,1@$DAEMON_CORE
 pids=()
 
 cleanup() {
@@ -84,7 +84,7 @@ start_frontend() { # n fd
 	local n=$1 fd=$2
 	mkfifo "$DIR/fe$n.in"
 	eval "exec $fd<>\"$DIR/fe$n.in\""
-	dpdk-testpmd -l "$FE_LCORES" --main-lcore 0 --no-pci --no-huge -m 512 \
+	dpdk-testpmd --lcores "$FE_LCORES" --main-lcore 0 --no-pci --no-huge -m 512 \
 		--file-prefix "ibvhostd-demo-fe$n-$$" \
 		--vdev "net_virtio_user0,path=$DIR/vm$n.sock,mac=52:54:00:00:00:0$n" \
 		-- --total-num-mbufs=32768 -i \
@@ -109,5 +109,6 @@ echo "demo: ibvhostctl show-port vm1"
 "$IBVHOSTCTL" -s "$CTL" show-port vm1
 if [ -n "${DEMO_HOLD:-}" ]; then
 	echo "demo: holding for $DEMO_HOLD s (control socket $CTL)"
-	sleep "$DEMO_HOLD"
+	sleep "$DEMO_HOLD" &
+	wait $! # interruptible: Ctrl-C runs the cleanup at once
 fi

@@ -33,8 +33,12 @@ import tempfile
 import time
 
 TIMEOUT = 30.0
-DAEMON_CORE = 1          # this machine's layout: daemon on core 1,
-FRONTEND_LCORES = "0,1"  # testpmd's main lcore on core 0 (worker idles)
+# Core layout: the daemon's main thread on CPU 1, testpmd's main lcore on
+# CPU 0. testpmd insists on a forwarding lcore even in interactive mode; it
+# idles, and on a single-CPU machine it shares CPU 0.
+NCPU = len(os.sched_getaffinity(0))
+DAEMON_CORE = 1 if NCPU > 1 else 0
+FRONTEND_LCORES = "0@0,1@%d" % (1 if NCPU > 1 else 0)
 
 # Feature bits (virtio spec)
 F = {"CSUM": 0, "GUEST_CSUM": 1, "MTU": 3, "GUEST_TSO4": 7, "GUEST_TSO6": 8,
@@ -147,7 +151,7 @@ class Env:
         self.prefixes.append("fe%d-%d" % (os.getpid(), self.nfe))
         env = dict(os.environ)
         env.pop("LD_LIBRARY_PATH", None)  # the system's own DPDK, as is
-        cmd = ["dpdk-testpmd", "-l", FRONTEND_LCORES, "--main-lcore", "0",
+        cmd = ["dpdk-testpmd", "--lcores", FRONTEND_LCORES, "--main-lcore", "0",
                "--no-pci", "--no-huge", "-m", "512",
                "--file-prefix", "fe%d-%d" % (os.getpid(), self.nfe),
                "--vdev", "net_virtio_user0,path=%s%s" %
@@ -186,6 +190,12 @@ class Env:
             os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
         for p in self.prefixes:
             shutil.rmtree(os.path.join(run, p), ignore_errors=True)
+        # A daemon killed with SIGKILL cannot remove its (empty) one.
+        for p in self.procs:
+            try:
+                os.rmdir(os.path.join(run, "ibvhostd-%d" % p.pid))
+            except OSError:
+                pass
 
 
 def wait_state(env, port, state, timeout=TIMEOUT):
