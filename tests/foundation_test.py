@@ -444,6 +444,18 @@ def scenario_systemd(env):
     out = (r.stdout + r.stderr).strip()
     check(r.returncode == 0 and "ibvhostd.service" not in out,
           "systemd-analyze verify: %d %s" % (r.returncode, out))
+    # meson install puts the programs, the unit and the example config in place.
+    dest = env.path("destdir")
+    r = subprocess.run(["meson", "install", "-C", env.build, "--no-rebuild",
+                        "--destdir", dest], capture_output=True, text=True,
+                       timeout=120)
+    check(r.returncode == 0, "meson install: %s" % (r.stdout + r.stderr)[-2000:])
+    installed = set()
+    for root, _, files in os.walk(dest):
+        installed.update(files)
+    for f in ("ibvhostd", "ibvhostctl", "ibvhostd.service", "ibvhostd.conf",
+              "README.md"):
+        check(f in installed, "meson install did not install %s" % f)
 
 
 def scenario_client(env):
