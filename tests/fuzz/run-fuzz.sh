@@ -40,12 +40,13 @@ for entry in $harnesses; do
 	cp -n "$top/tests/fuzz/corpus/$corpus/"* "$work/" 2>/dev/null || true
 
 	echo "run-fuzz: $name for ${secs}s"
-	if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
+	# -timeout: one input taking seconds means a hang (e.g. a chain loop).
+	if ! "$bin" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
 		-jobs="$jobs" -workers="$jobs" -artifact_prefix="$art" \
 		"$work" 2>&1 | tee "$build/$name.log" | grep -E 'stat::|DONE|ERROR|SUMMARY'; then
 		:
 	fi
-	if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:|deadly signal' "$build/$name.log"; then
+	if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:|deadly signal|libFuzzer: timeout' "$build/$name.log"; then
 		echo "run-fuzz: $name found a crash, inputs in $art" >&2
 		status=1
 	fi
