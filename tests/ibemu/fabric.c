@@ -22,6 +22,27 @@ static struct ring_map ring_maps[IBEMU_MAX_QPS];
 static pthread_mutex_t ring_map_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint32_t tx_active;
 
+/* A forked child is a new node: what it inherited belongs to its parent
+ * (as with a real HCA without fork support). The parent's mappings stay
+ * mapped; the child attaches anew when it opens the device. */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&ibemu_g.lock, NULL);
+	ibemu_g.refs = 0;
+	ibemu_g.fab = NULL;
+	ibemu_g.me = NULL;
+	for (uint32_t i = 0; i < IBEMU_MAX_MR; i++)
+		atomic_store(&ibemu_g.mr[i], NULL);
+	memset(ibemu_g.cq_by_slot, 0, sizeof(ibemu_g.cq_by_slot));
+	memset(ibemu_g.qp_by_idx, 0, sizeof(ibemu_g.qp_by_idx));
+	atomic_store(&tx_active, 0);
+}
+
+__attribute__((constructor)) static void ibemu_init(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
 uint64_t ibemu_now_ns(void)
 {
 	struct timespec ts;
@@ -245,6 +266,8 @@ static int register_node(void)
 	}
 	struct shm_node *n = &f->node[slot];
 	memset(&n->counters, 0, sizeof(n->counters));
+	for (uint32_t l = 0; l < IBEMU_MAX_LISTEN; l++)
+		atomic_store(&n->cm_listen[l].in_use, 0);
 	for (uint32_t c = 0; c < IBEMU_MAX_CQS; c++)
 		atomic_store(&n->cq[c].armed, 0);
 	n->pid = getpid();

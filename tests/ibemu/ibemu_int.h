@@ -22,7 +22,7 @@
 #define IBEMU_EXPORT __attribute__((visibility("default")))
 
 #define IBEMU_MAGIC          0x69626d75u /* "ibmu" */
-#define IBEMU_VERSION        3u
+#define IBEMU_VERSION        4u
 #define IBEMU_MAX_NODES      64u
 #define IBEMU_QP_IDX_BITS    12u
 #define IBEMU_MAX_QPS        (1u << IBEMU_QP_IDX_BITS)
@@ -61,6 +61,16 @@ struct shm_cq_notify {
 };
 enum { IBEMU_ARM_ANY = 1, IBEMU_ARM_SOLICITED = 2 };
 
+/* An rdma_cm listener (SIDR service) of a node. */
+#define IBEMU_MAX_LISTEN 32u
+struct shm_cm_listen {
+	_Atomic uint32_t in_use;
+	uint16_t port;
+	uint16_t ps;
+	uint32_t chan_id;
+	uint32_t pad;
+};
+
 struct shm_node {
 	_Atomic uint32_t in_use;
 	pid_t pid;
@@ -73,6 +83,7 @@ struct shm_node {
 	uint8_t pad1[24];
 	struct ibemu_counters counters;
 	struct shm_cq_notify cq[IBEMU_MAX_CQS];
+	struct shm_cm_listen cm_listen[IBEMU_MAX_LISTEN];
 };
 
 struct shm_qp {

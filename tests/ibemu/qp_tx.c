@@ -212,7 +212,7 @@ static int post_one(struct ibemu_qp *qp, struct ibv_send_wr *wr)
 	if (qp->state != IBV_QPS_RTS ||
 	    (wr->opcode != IBV_WR_SEND && wr->opcode != IBV_WR_SEND_WITH_IMM) ||
 	    wr->num_sge < 0 || (uint32_t)wr->num_sge > qp->cap.max_send_sge ||
-	    !wr->wr.ud.ah || wr->wr.ud.ah->context != qp->ibv.context)
+	    !wr->wr.ud.ah)
 		return EINVAL;
 	if (qp->sq_posted - __atomic_load_n(&qp->sq_retired, __ATOMIC_RELAXED) >=
 	    qp->cap.max_send_wr)
@@ -279,11 +279,9 @@ int ibemu_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		    struct ibv_send_wr **bad)
 {
 	struct ibemu_qp *qp = (struct ibemu_qp *)ibqp;
-	static _Thread_local uint32_t tick;
 	int rc = 0;
 
-	if ((++tick & 63) == 0)
-		ibemu_maintenance();
+	ibemu_maintenance(); /* a coarse clock read, work every 100 ms */
 	ibemu_tx_enter();
 	pthread_spin_lock(&qp->sq_lock);
 	for (; wr; wr = wr->next) {
