@@ -110,9 +110,9 @@ char *ctl_handle_request(const char *line, size_t len)
 		argv[argc++] = json_string_value(val);
 	}
 	if (argc < cmd->min_args || argc > cmd->max_args) {
-		reply = reply_error("%s takes %s%s%s (got %u argument%s)", cmd->name,
+		reply = reply_error("%s takes %s%s (got %u argument%s)", cmd->name,
 				    cmd->usage[0] ? "arguments " : "no arguments",
-				    cmd->usage, "", argc, argc == 1 ? "" : "s");
+				    cmd->usage, argc, argc == 1 ? "" : "s");
 		goto out;
 	}
 
