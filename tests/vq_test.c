@@ -2,6 +2,7 @@
  * notifications. Rings live in malloc'd "guest memory" made of two
  * regions that are adjacent in guest-physical space but not in host
  * space, each surrounded by canary bytes that must survive every test. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -659,6 +660,89 @@ static void test_kick_suppression(void **state)
 	assert_int_equal(*avail_event(g), 0x1234);
 }
 
+/* The guest rewrites descriptors while we walk them. Whatever the walk
+ * returns must be self-consistent: on success every segment lies inside
+ * a region and the lengths add up; nothing is ever touched outside guest
+ * memory (ASan, canaries). */
+struct scribbler {
+	struct guest *g;
+	volatile bool stop;
+	unsigned seed;
+};
+
+static const uint64_t scribble_addrs[] = {
+	BUF_GPA, REG1_GPA - 8, BUF1_GPA, REG1_GPA + REG_SIZE - 4, 0x100,
+	UINT64_MAX - 3, BUF1_GPA + 0x800,
+};
+
+static void *scribble(void *arg)
+{
+	struct scribbler *sc = arg;
+	uint16_t i = 0;
+
+	while (!sc->stop) {
+		unsigned r;
+		struct vring_desc d;
+		struct vring_desc *table = (i & 32) ? g2h(sc->g, BUF1_GPA + 0x800)
+						    : sc->g->ring.desc;
+
+		sc->seed = sc->seed * 1103515245u + 12345u;
+		r = sc->seed >> 8;
+		d.addr = scribble_addrs[r % 7];
+		d.len = (r >> 3) % 4 == 0 ? 0 : (r >> 5) % 64 * 4 + 1;
+		d.flags = (uint16_t)((r >> 11) & (VRING_DESC_F_NEXT |
+						  VRING_DESC_F_INDIRECT));
+		if (d.flags & VRING_DESC_F_INDIRECT)
+			d.addr = BUF1_GPA + 0x800;
+		if ((d.flags & VRING_DESC_F_INDIRECT) && (r >> 14) % 2)
+			d.len = 4 * VQ_DESC_SIZE;
+		d.next = (uint16_t)((r >> 15) % (RING_SIZE + 2));
+		__atomic_store_n(&table[i % RING_SIZE].addr, d.addr, __ATOMIC_RELAXED);
+		__atomic_store_n(&table[i % RING_SIZE].len, d.len, __ATOMIC_RELAXED);
+		__atomic_store_n(&table[i % RING_SIZE].flags, d.flags, __ATOMIC_RELAXED);
+		__atomic_store_n(&table[i % RING_SIZE].next, d.next, __ATOMIC_RELAXED);
+		i++;
+	}
+	return NULL;
+}
+
+static void test_walk_concurrent_guest(void **state)
+{
+	struct guest *g = *state;
+	struct scribbler sc = { g, false, 7 };
+	pthread_t t;
+	unsigned iter, ok = 0, k;
+
+	for (k = 0; k < RING_SIZE; k++)
+		set_desc(g, (uint16_t)k, BUF_GPA, 64, 0, 0);
+	assert_int_equal(pthread_create(&t, NULL, scribble, &sc), 0);
+	for (iter = 0; iter < 2000000; iter++) {
+		struct vq_chain c;
+		uint64_t total = 0;
+
+		if (walk(g, (uint16_t)(iter % RING_SIZE), VQ_DIR_TX,
+			 VQ_SEGS_DEFAULT, &c) != VQ_OK)
+			continue;
+		ok++;
+		assert_true(c.nseg > 0 && c.nseg <= VQ_SEGS_DEFAULT);
+		for (k = 0; k < c.nseg; k++) {
+			uint64_t a = g->segs[k].addr;
+			int r = a >= (uintptr_t)g->reg[1];
+			uint64_t base = (uintptr_t)g->reg[r];
+
+			assert_true(g->segs[k].len > 0);
+			assert_true(a >= base && a - base < REG_SIZE);
+			assert_true(g->segs[k].len <= REG_SIZE - (a - base));
+			assert_int_equal(g->segs[k].lkey, r ? REG1_LKEY : REG0_LKEY);
+			total += g->segs[k].len;
+		}
+		assert_int_equal(total, c.len);
+	}
+	sc.stop = true;
+	pthread_join(t, NULL);
+	assert_true(ok > 0); /* some walks did succeed */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -682,6 +766,7 @@ int main(void)
 		T(test_walk_too_many_segs_no_overrun),
 		T(test_walk_chain_bytes),
 		T(test_walk_indirect_hostile),
+		T(test_walk_concurrent_guest),
 		T(test_used_put_publish),
 		T(test_need_call_flags),
 		T(test_need_call_event_idx),
