@@ -288,6 +288,15 @@ void vq_used_put(struct vq_ring *r, uint16_t id, uint32_t len)
 	r->used_idx++;
 }
 
+void vq_used_put_burst(struct vq_ring *r, const struct vring_used_elem *elems,
+		       uint16_t n)
+{
+	uint16_t i;
+
+	for (i = 0; i < n; i++)
+		vq_used_put(r, (uint16_t)elems[i].id, elems[i].len);
+}
+
 void vq_used_publish(struct vq_ring *r)
 {
 	__atomic_store_n(&r->used->idx, htole16(r->used_idx), __ATOMIC_RELEASE);

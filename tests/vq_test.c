@@ -579,6 +579,17 @@ static void test_used_put_publish(void **state)
 		vq_used_put(&g->ring, i, 0);
 	vq_used_publish(&g->ring);
 	assert_int_equal(u->idx, 2);
+
+	{
+		const struct vring_used_elem burst[2] = { { 11, 1 }, { 12, 2 } };
+
+		vq_used_put_burst(&g->ring, burst, 2);
+		vq_used_publish(&g->ring);
+		assert_int_equal(u->idx, 4);
+		assert_int_equal(u->ring[2].id, 11);
+		assert_int_equal(u->ring[3].id, 12);
+		assert_int_equal(u->ring[3].len, 2);
+	}
 }
 
 static void test_need_call_flags(void **state)

@@ -240,6 +240,11 @@ enum vq_err vq_walk_chain(const struct vq_ring *r, const struct vq_mem *mem,
 /* Write one used element at our used index (not yet visible). */
 void vq_used_put(struct vq_ring *r, uint16_t id, uint32_t len);
 
+/* Write n used elements (e.g. the completions of one CQ poll) in order;
+ * same visibility rule as vq_used_put(). */
+void vq_used_put_burst(struct vq_ring *r, const struct vring_used_elem *elems,
+		       uint16_t n);
+
 /* Make every used element put so far visible to the guest: a release
  * store of used->idx. Call once per burst. */
 void vq_used_publish(struct vq_ring *r);
