@@ -17,6 +17,7 @@ scenarios:
   systemd    systemd-analyze verify on the generated unit
   client     client-mode port: the daemon connects to a listening frontend
              and reconnects when it returns
+  access     control socket group/mode from the config; SO_PEERCRED check
   two-daemons  two daemons at once; a socket in use is refused; sockets
              of a killed daemon are taken over
 Every wait is bounded; everything started is stopped on exit.
@@ -532,7 +533,41 @@ def scenario_two_daemons(env):
         check(d.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
 
 
+def scenario_access(env):
+    """Control socket access: mode and group from the config; the peer
+    credential check refuses a client even if the file mode is loosened."""
+    if os.geteuid() != 0:
+        print("SKIP access: needs root to act as other users")
+        raise SystemExit(77)  # meson's "skipped"
+    cfg = env.write_config([{"name": "a1"}],
+                           extra="control_group = 65534\ncontrol_mode = 0660")
+    env.start_daemon(cfg)
+    os.chmod(env.dir, 0o711)  # let the unprivileged clients reach the socket
+    st = os.stat(env.path("ctl.sock"))
+    check(stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == 65534,
+          "control socket %o gid %d" % (stat.S_IMODE(st.st_mode), st.st_gid))
+
+    def ctl_as(uid, gid):
+        return subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                               "--clear-groups", env.ctl, "-s",
+                               env.path("ctl.sock"), "show-version"],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    r = ctl_as(65534, 65534)
+    check(r.returncode == 0, "member of the control group refused: %s" % r.stderr)
+    r = ctl_as(65533, 65533)
+    check(r.returncode == 3 and "Permission denied" in r.stderr,
+          "stranger not stopped by the file mode: %d %s" % (r.returncode, r.stderr))
+    os.chmod(env.path("ctl.sock"), 0o666)  # an admin's mistake
+    r = ctl_as(65533, 65533)
+    check(r.returncode == 1 and "permission denied" in r.stderr,
+          "peer credentials not checked: %d %s" % (r.returncode, r.stderr))
+    check("refused a client with uid 65533" in env.log_text(), "refusal not logged")
+    env.daemon.send_signal(signal.SIGTERM)
+    check(env.daemon.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+
+
 SCENARIOS = {
+    "access": scenario_access,
     "client": scenario_client,
     "two-daemons": scenario_two_daemons,
     "frontends": scenario_frontends,
