@@ -41,9 +41,13 @@ for entry in $harnesses; do
 
 	echo "run-fuzz: $name for ${secs}s"
 	# -timeout: one input taking seconds means a hang (e.g. a chain loop).
-	if ! "$bin" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
-		-jobs="$jobs" -workers="$jobs" -artifact_prefix="$art" \
-		"$work" 2>&1 | tee "$build/$name.log" | grep -E 'stat::|DONE|ERROR|SUMMARY'; then
+	# With -jobs libFuzzer writes fuzz-N.log into the current directory.
+	par=""
+	[ "$jobs" -gt 1 ] && par="-jobs=$jobs -workers=$jobs"
+	# shellcheck disable=SC2086
+	if ! (cd "$build" && "$bin" -max_total_time="$secs" -timeout=10 \
+		-print_final_stats=1 $par -artifact_prefix="$art" "$work") 2>&1 |
+		tee "$build/$name.log" | grep -E 'stat::|DONE|ERROR|SUMMARY'; then
 		:
 	fi
 	if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:|deadly signal|libFuzzer: timeout' "$build/$name.log"; then
