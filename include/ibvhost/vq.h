@@ -172,7 +172,7 @@ struct vq_ring {
 	struct vring_avail *avail; /* driver area */
 	struct vring_used *used;   /* device area */
 	uint16_t size;             /* entries, power of two */
-	uint16_t mask;             /* size - 1 (0xffff for 65536 never) */
+	uint16_t mask;             /* size - 1 */
 	uint16_t last_avail_idx;   /* next avail entry we will consume */
 	uint16_t used_idx;         /* next used entry we will write */
 	uint16_t signalled_used;   /* used idx at our last call (EVENT_IDX) */
