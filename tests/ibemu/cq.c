@@ -276,7 +276,7 @@ int ibemu_poll_cq(struct ibv_cq *ibcq, int num, struct ibv_wc *wc)
 	if (num <= 0)
 		return 0;
 	pthread_spin_lock(&cq->lock);
-	if (!cq->overflow) {
+	if (!cq->overflow && cq->may_overflow) {
 		uint64_t pending = cq->ring_tail - cq->ring_head;
 		for (uint32_t i = 0; i < cq->n_rx_qps; i++)
 			pending += ibemu_qp_rx_pending(cq->rx_qps[i]);
@@ -297,7 +297,7 @@ int ibemu_poll_cq(struct ibv_cq *ibcq, int num, struct ibv_wc *wc)
 	for (uint32_t i = 0; i < cq->n_rx_qps && got < num; i++)
 		got += ibemu_qp_rx_progress(cq->rx_qps[i], wc + got, num - got);
 	pthread_spin_unlock(&cq->lock);
-	if (!got)
+	if (!got && (++cq->idle_polls & 255) == 0)
 		ibemu_maintenance();
 	return got;
 }

@@ -196,6 +196,9 @@ struct ibemu_cq {
 	struct ibemu_qp *rx_qps[64]; /* QPs whose recv_cq is this CQ */
 	uint32_t n_rx_qps;
 	uint32_t users;             /* QPs using it as send or recv CQ */
+	uint64_t wr_capacity;       /* sum of the WQ depths feeding it */
+	bool may_overflow;          /* cqe < wr_capacity: check when polling */
+	uint32_t idle_polls;
 };
 
 struct ibemu_chan {

@@ -96,15 +96,21 @@ int ibemu_qp_rx_progress(struct ibemu_qp *qp, struct ibv_wc *wc, int max)
 		return 0;
 	while (got < max) {
 		uint64_t idx = qp->rq_head;
-		uint64_t c = atomic_load_explicit(&h->claimed, memory_order_acquire) &
-			     ~IBEMU_CLOSED_BIT;
-		if (idx >= c)
-			break;
 		struct slot_hdr *s = ring_slot(h, idx);
+		/* the slot itself says whether it holds message idx: the
+		 * senders' credit counter is only read when it does not */
 		if (atomic_load_explicit(&s->seq, memory_order_acquire) != idx + 1) {
-			if (skip_stuck(qp, idx))
+			uint64_t c = atomic_load_explicit(&h->claimed, memory_order_relaxed) &
+				     ~IBEMU_CLOSED_BIT;
+			if (idx < c && skip_stuck(qp, idx))
 				continue;
 			break;
+		}
+		if (qp->wqe_head == qp->wqe_tail) {
+			/* cannot happen while credits follow posted WQEs */
+			qp->rq_head++;
+			IBEMU_COUNT(ibemu_g.me, drop_no_recv);
+			continue;
 		}
 		if (s->flags & SLOT_LATE) {
 			if (!now)

@@ -19,6 +19,15 @@ static struct ibemu_cq *to_cq(struct ibv_cq *c)
 	return (struct ibemu_cq *)c;
 }
 
+/* Completions a CQ can be asked to hold at once; the per-poll overflow
+ * check is needed only when that exceeds its size. Under ibemu_g.lock. */
+static void cq_account(struct ibemu_cq *cq, uint32_t depth, int sign)
+{
+	cq->users += (uint32_t)sign;
+	cq->wr_capacity += sign > 0 ? depth : -(uint64_t)depth;
+	cq->may_overflow = cq->wr_capacity > (uint64_t)cq->ibv.cqe;
+}
+
 static int create_ring(struct ibemu_qp *qp, uint32_t slots, uint32_t qpn,
 		       uint32_t rcq_slot)
 {
@@ -135,8 +144,8 @@ IBEMU_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 	pthread_cond_init(&qp->ibv.cond, NULL);
 	pthread_mutex_lock(&ibemu_g.lock);
 	ibemu_g.qp_by_idx[idx] = qp;
-	to_cq(attr->send_cq)->users++;
-	to_cq(attr->recv_cq)->users++;
+	cq_account(to_cq(attr->send_cq), qp->cap.max_send_wr, 1);
+	cq_account(to_cq(attr->recv_cq), qp->cap.max_recv_wr, 1);
 	pthread_mutex_unlock(&ibemu_g.lock);
 	ibemu_cq_attach_rx(to_cq(attr->recv_cq), qp);
 	return &qp->ibv;
@@ -336,8 +345,8 @@ IBEMU_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	munmap(qp->ring, qp->ring_bytes);
 	pthread_mutex_lock(&ibemu_g.lock);
 	ibemu_g.qp_by_idx[qp->idx] = NULL;
-	to_cq(ibqp->send_cq)->users--;
-	to_cq(ibqp->recv_cq)->users--;
+	cq_account(to_cq(ibqp->send_cq), qp->cap.max_send_wr, -1);
+	cq_account(to_cq(ibqp->recv_cq), qp->cap.max_recv_wr, -1);
 	pthread_mutex_unlock(&ibemu_g.lock);
 	free(qp->rq_wqes);
 	free(qp);
