@@ -292,6 +292,8 @@ static char *ctl_call(int fd, const char *req)
 		return NULL;
 	while (off < len) {
 		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EPIPE)
+			break; /* refused: the daemon's reason may be waiting */
 		if (w < 0) {
 			fprintf(stderr, "ibvhostctl: send: %s\n", strerror(errno));
 			goto fail;

@@ -22,6 +22,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ibvhost/config.h"
+#include "ibvhost/dp.h"
 #include "ibvhost/ctl.h"
 #include "ibvhost/log.h"
 #include "ibvhost/port.h"
@@ -39,6 +40,7 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer watchdog;
+	ev_timer fdb_aging;
 	int exit_code;
 } d = {
 	.config_path = CFG_DEFAULT_PATH,
@@ -67,15 +69,17 @@ static int port_start(const struct cfg *cfg, const struct cfg_port *pc)
 			pc->name);
 		return -1;
 	}
-	if (vhost_port_start(p, err, sizeof(err)) != 0) {
-		log_err("port %s: %s", pc->name, err);
-		port_remove(p);
-		return -1;
-	}
+	/* The data path first: a frontend may connect as soon as the
+	 * socket is registered. */
 	int rc = port_hook_port_added(p);
 	if (rc < 0) {
 		log_err("port %s: data path setup failed: %s", pc->name, strerror(-rc));
-		vhost_port_stop(p);
+		port_remove(p);
+		return -1;
+	}
+	if (vhost_port_start(p, err, sizeof(err)) != 0) {
+		log_err("port %s: %s", pc->name, err);
+		port_hook_port_removed(p);
 		port_remove(p);
 		return -1;
 	}
@@ -211,6 +215,26 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+static void on_fdb_aging(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (d.cfg->fdb_aging_s)
+		dp_fdb_age_all(d.cfg->fdb_aging_s);
+}
+
+/* Entries expire within a tenth of their age (at least every second). */
+static void start_fdb_aging(void)
+{
+	double period = d.cfg->fdb_aging_s ? d.cfg->fdb_aging_s / 10.0 : 10.0;
+
+	if (period < 1.0)
+		period = 1.0;
+	ev_timer_init(&d.fdb_aging, on_fdb_aging, period, period);
+	ev_timer_start(d.loop, &d.fdb_aging);
+}
+
 static void start_watchdog(void)
 {
 	uint64_t usec = 0;
@@ -293,6 +317,13 @@ int main(int argc, char **argv)
 		cfg_free(d.cfg);
 		return 1;
 	}
+	if (dp_init(d.cfg) != 0) {
+		log_err("cannot start the data path; stopping");
+		vhost_eal_cleanup();
+		cfg_free(d.cfg);
+		return 1;
+	}
+	ctl_dp_install();
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	if (!d.loop) {
 		log_err("cannot create the event loop (libev)");
@@ -322,6 +353,7 @@ int main(int argc, char **argv)
 		}
 	}
 	start_watchdog();
+	start_fdb_aging();
 	/* Every server socket exists now: frontends may connect. */
 	sd_notifyf(0, "READY=1\nSTATUS=%u port(s)\nMAINPID=%lu", port_count(),
 		   (unsigned long)getpid());
@@ -332,6 +364,7 @@ int main(int argc, char **argv)
 
 	ports_stop_all();
 	ctl_server_close();
+	dp_fini();
 	vhost_eal_cleanup();
 	cfg_free(d.cfg);
 	log_notice("stopped");
@@ -341,6 +374,7 @@ fail_ports:
 	ports_stop_all();
 	ctl_server_close();
 fail_eal:
+	dp_fini();
 	vhost_eal_cleanup();
 	cfg_free(d.cfg);
 	return 1;

@@ -17,9 +17,40 @@ static struct ctl_daemon_info daemon_info = {
 	.config_path = "",
 };
 
+static const struct ctl_dp_ops *dp_ops;
+
 void ctl_set_daemon_info(const struct ctl_daemon_info *info)
 {
 	daemon_info = *info;
+}
+
+void ctl_set_dp_ops(const struct ctl_dp_ops *ops)
+{
+	dp_ops = ops;
+}
+
+static json_t *port_json(struct port *p)
+{
+	struct port_info pi;
+	json_t *o;
+
+	port_get_info(p, &pi);
+	o = ctl_port_info_json(&pi);
+	if (dp_ops && dp_ops->port_json)
+		dp_ops->port_json(p, o);
+	return o;
+}
+
+/* The port named by argv[0] with a data path, or NULL with err set. */
+static struct port *dp_port_arg(const char *name, char *err, size_t errlen)
+{
+	struct port *p = port_find(name);
+
+	if (!p)
+		snprintf(err, errlen, "no port named '%.64s'", name);
+	else if (!dp_ops)
+		snprintf(err, errlen, "no data path in this daemon");
+	return dp_ops ? p : NULL;
 }
 
 static json_t *hex64(uint64_t v)
@@ -121,12 +152,8 @@ static int cmd_show_ports(unsigned argc, const char *const *argv,
 	(void)argv;
 	(void)err;
 	(void)errlen;
-	for (unsigned i = 0; i < n; i++) {
-		struct port_info pi;
-
-		port_get_info(ports[i], &pi);
-		json_array_append_new(a, ctl_port_info_json(&pi));
-	}
+	for (unsigned i = 0; i < n; i++)
+		json_array_append_new(a, port_json(ports[i]));
 	*result = a;
 	return 0;
 }
@@ -134,7 +161,6 @@ static int cmd_show_ports(unsigned argc, const char *const *argv,
 static int cmd_show_port(unsigned argc, const char *const *argv,
 			 json_t **result, char *err, size_t errlen)
 {
-	struct port_info pi;
 	struct port *p = port_find(argv[0]);
 
 	(void)argc;
@@ -142,8 +168,52 @@ static int cmd_show_port(unsigned argc, const char *const *argv,
 		snprintf(err, errlen, "no port named '%.64s'", argv[0]);
 		return -1;
 	}
-	port_get_info(p, &pi);
-	*result = ctl_port_info_json(&pi);
+	*result = port_json(p);
+	return 0;
+}
+
+static int cmd_show_fdb(unsigned argc, const char *const *argv,
+			json_t **result, char *err, size_t errlen)
+{
+	struct port *p = dp_port_arg(argv[0], err, errlen);
+
+	(void)argc;
+	return p ? dp_ops->fdb_show(p, result, err, errlen) : -1;
+}
+
+static int cmd_fdb_add(unsigned argc, const char *const *argv,
+		       json_t **result, char *err, size_t errlen)
+{
+	struct port *p = dp_port_arg(argv[0], err, errlen);
+
+	if (!p || dp_ops->fdb_add(p, argc - 1, argv + 1, err, errlen) != 0)
+		return -1;
+	*result = json_pack("{s:s}", "added", argv[1]);
+	return 0;
+}
+
+static int cmd_fdb_del(unsigned argc, const char *const *argv,
+		       json_t **result, char *err, size_t errlen)
+{
+	struct port *p = dp_port_arg(argv[0], err, errlen);
+
+	(void)argc;
+	if (!p || dp_ops->fdb_del(p, argv[1], err, errlen) != 0)
+		return -1;
+	*result = json_pack("{s:s}", "deleted", argv[1]);
+	return 0;
+}
+
+static int cmd_show_stats(unsigned argc, const char *const *argv,
+			  json_t **result, char *err, size_t errlen)
+{
+	(void)argc;
+	(void)argv;
+	if (!dp_ops) {
+		snprintf(err, errlen, "no data path in this daemon");
+		return -1;
+	}
+	*result = dp_ops->stats();
 	return 0;
 }
 
@@ -184,6 +254,13 @@ const struct ctl_command ctl_commands[] = {
 	{ "show-ports", 0, 0, "", "all ports: state, features, memory, queues, counters",
 	  cmd_show_ports },
 	{ "show-port", 1, 1, "NAME", "one port", cmd_show_port },
+	{ "show-fdb", 1, 1, "PORT", "the port's forwarding database",
+	  cmd_show_fdb },
+	{ "fdb-add", 4, 5, "PORT MAC LID QPN [GID]",
+	  "add a static FDB entry", cmd_fdb_add },
+	{ "fdb-del", 2, 2, "PORT MAC", "delete an FDB entry", cmd_fdb_del },
+	{ "show-stats", 0, 0, "", "IB device, polling cores, totals",
+	  cmd_show_stats },
 	{ "show-version", 0, 0, "", "daemon and DPDK versions", cmd_show_version },
 	{ "list-commands", 0, 0, "", "the commands this daemon knows",
 	  cmd_list_commands },

@@ -583,6 +583,10 @@ def main():
         print(__doc__)
         return 2
     env = Env(sys.argv[2])
+    # The daemon opens an IB device at start: the emulated fabric, private
+    # to this test (its shared memory lives in the test's directory).
+    os.environ["LD_LIBRARY_PATH"] = os.path.join(env.build, "tests", "ibemu")
+    os.environ["IBEMU_SHM_DIR"] = env.dir
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
         SCENARIOS[sys.argv[1]](env)

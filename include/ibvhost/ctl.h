@@ -54,6 +54,26 @@ struct ctl_daemon_info {
 };
 void ctl_set_daemon_info(const struct ctl_daemon_info *info);
 
+/* The data path's part of the control protocol. The daemon installs it
+ * (src/ctl_dp.c); without it (unit tests of the protocol alone) the
+ * data-path commands answer "no data path". Handlers run on the main
+ * thread and ask the polling cores for consistent answers. */
+struct port;
+struct ctl_dp_ops {
+	/* Add the port's IB facts ("ib": {...}) to its JSON object. */
+	void (*port_json)(struct port *p, json_t *obj);
+	/* The port's FDB as a JSON array. */
+	int (*fdb_show)(struct port *p, json_t **out, char *err, size_t errlen);
+	/* argv: MAC LID QPN [GID] */
+	int (*fdb_add)(struct port *p, unsigned argc, const char *const *argv,
+		       char *err, size_t errlen);
+	int (*fdb_del)(struct port *p, const char *mac, char *err,
+		       size_t errlen);
+	/* Device, cores, segments and totals. */
+	json_t *(*stats)(void);
+};
+void ctl_set_dp_ops(const struct ctl_dp_ops *ops);
+
 /* Handle one request line (without its newline). Returns the reply as a
  * malloc'd NUL-terminated JSON text without newline; never NULL unless out
  * of memory. */

@@ -53,7 +53,7 @@ struct port_vring {
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
 	X(drop_qkey) X(drop_no_rx_buf) X(drop_too_big) X(drop_bad_desc)       \
-	X(drop_spoofed) X(bounce_copies)
+	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)
 
 struct port_counters {
 #define PORT_COUNTER_FIELD(name) uint64_t name;

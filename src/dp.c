@@ -1,0 +1,276 @@
+/*
+ * dp: polling cores, the control-plane mailbox, segments' multicast
+ * groups, device open/close. See include/ibvhost/dp.h.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_int.h"
+#include "ibvhost/log.h"
+#include "ibvhost/wire.h"
+
+struct dp_global dp = {
+	.seg_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+const struct ib_dev *dp_ib_dev(void)
+{
+	return dp.dev;
+}
+
+uint16_t dp_port_mtu(const struct cfg_port *pc)
+{
+	uint32_t mtu = 1500;
+
+	if (dp.dev)
+		mtu = dp.dev->mtu_bytes - WIRE_HDR_LEN - VNET_ETH_HLEN;
+	if (pc && pc->mtu && pc->mtu < mtu)
+		mtu = pc->mtu;
+	return (uint16_t)mtu;
+}
+
+/* ---- mailbox ------------------------------------------------------------ */
+
+void dp_request_complete(struct dp_request *req, int result)
+{
+	req->result = result;
+	sem_post(&req->done);
+}
+
+int dp_core_call(struct dp_core *core, struct dp_request *req)
+{
+	struct timespec deadline;
+	int rc;
+
+	req->result = 0;
+	req->deferred = false;
+	sem_init(&req->done, 0, 0);
+	pthread_mutex_lock(&core->mailbox_lock);
+	atomic_store_explicit(&core->mailbox, req, memory_order_release);
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += DP_MAILBOX_TIMEOUT_S;
+		rc = sem_timedwait(&req->done, &deadline);
+		if (rc == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		/* The request lives on our stack: we must not return while
+		 * the core may still use it, so say so and keep waiting. */
+		log_err("dp: polling core %u has not answered a request for "
+			"%d s; still waiting", core->cpu, DP_MAILBOX_TIMEOUT_S);
+	}
+	pthread_mutex_unlock(&core->mailbox_lock);
+	sem_destroy(&req->done);
+	return req->result;
+}
+
+static void core_check_mailbox(struct dp_core *core)
+{
+	struct dp_request *req;
+	int rc;
+
+	req = atomic_load_explicit(&core->mailbox, memory_order_acquire);
+	if (!req)
+		return;
+	atomic_store_explicit(&core->mailbox, NULL, memory_order_relaxed);
+	rc = req->fn(core, req);
+	if (!req->deferred)
+		dp_request_complete(req, rc);
+}
+
+static void *core_main(void *arg)
+{
+	struct dp_core *core = arg;
+	cpu_set_t set;
+	char name[16];
+
+	CPU_ZERO(&set);
+	CPU_SET(core->cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		log_warn("dp: cannot pin the polling thread to CPU %u: it "
+			 "runs unpinned", core->cpu);
+	snprintf(name, sizeof(name), "ibvh-poll%u", core->cpu);
+	pthread_setname_np(pthread_self(), name);
+	log_info("dp: polling core %u running", core->cpu);
+
+	while (!atomic_load_explicit(&core->stop, memory_order_relaxed)) {
+		dp_core_round(core);
+		core_check_mailbox(core);
+	}
+	/* Answer a request that raced with the stop. */
+	core_check_mailbox(core);
+	return NULL;
+}
+
+/* ---- init / fini ---------------------------------------------------------- */
+
+static int core_init(struct dp_core *core, unsigned cpu)
+{
+	int cqe = (int)DP_CQ_ENTRIES;
+	int err;
+
+	core->cpu = cpu;
+	pthread_mutex_init(&core->mailbox_lock, NULL);
+	atomic_init(&core->mailbox, NULL);
+	atomic_init(&core->stop, false);
+	if ((uint32_t)cqe > dp.dev->max_cqe)
+		cqe = (int)dp.dev->max_cqe;
+	core->cq = ibv_create_cq(dp.dev->ctx, cqe, core, NULL, 0);
+	if (!core->cq) {
+		err = errno ? errno : ENOMEM;
+		log_err("dp: core %u: ibv_create_cq(%d) failed: %s", cpu, cqe,
+			strerror(err));
+		return -err;
+	}
+	err = pthread_create(&core->thread, NULL, core_main, core);
+	if (err) {
+		log_err("dp: core %u: cannot start the polling thread: %s",
+			cpu, strerror(err));
+		ibv_destroy_cq(core->cq);
+		core->cq = NULL;
+		return -err;
+	}
+	core->thread_started = true;
+	return 0;
+}
+
+static void core_fini(struct dp_core *core)
+{
+	if (core->thread_started) {
+		atomic_store(&core->stop, true);
+		pthread_join(core->thread, NULL);
+		core->thread_started = false;
+	}
+	if (core->cq && ibv_destroy_cq(core->cq) != 0)
+		log_warn("dp: core %u: ibv_destroy_cq failed: %s", core->cpu,
+			 strerror(errno));
+	core->cq = NULL;
+	pthread_mutex_destroy(&core->mailbox_lock);
+}
+
+int dp_init(const struct cfg *cfg)
+{
+	unsigned n = cfg->n_poll_cores ? cfg->n_poll_cores : 1;
+	int err;
+
+	err = ib_dev_open(cfg->ib_device, cfg->ib_port, cfg->gid_index,
+			  &dp.dev);
+	if (err)
+		return err;
+	if (dp.dev->mtu_bytes < 1024) {
+		log_err("dp: %s port %u: active MTU %u is too small for "
+			"Ethernet frames (need 1024 or more; on Soft-RoCE raise "
+			"the netdev MTU)", dp.dev->name, dp.dev->port,
+			dp.dev->mtu_bytes);
+		err = -EINVAL;
+		goto err_dev;
+	}
+	dp.cores = calloc(n, sizeof(*dp.cores));
+	if (!dp.cores) {
+		err = -ENOMEM;
+		goto err_dev;
+	}
+	for (dp.n_cores = 0; dp.n_cores < n; dp.n_cores++) {
+		unsigned cpu = cfg->n_poll_cores ? cfg->poll_cores[dp.n_cores]
+						 : cfg->main_core;
+
+		err = core_init(&dp.cores[dp.n_cores], cpu);
+		if (err)
+			goto err_cores;
+	}
+	return 0;
+
+err_cores:
+	while (dp.n_cores > 0)
+		core_fini(&dp.cores[--dp.n_cores]);
+	free(dp.cores);
+	dp.cores = NULL;
+err_dev:
+	ib_dev_close(dp.dev);
+	dp.dev = NULL;
+	return err;
+}
+
+void dp_fini(void)
+{
+	for (unsigned i = 0; i < dp.n_cores; i++)
+		core_fini(&dp.cores[i]);
+	free(dp.cores);
+	dp.cores = NULL;
+	dp.n_cores = 0;
+	for (unsigned i = 0; i < dp.n_segments; i++) {
+		ib_mcast_leave(dp.segments[i]->mc);
+		free(dp.segments[i]);
+	}
+	dp.n_segments = 0;
+	ib_dev_close(dp.dev);
+	dp.dev = NULL;
+}
+
+/* ---- segments --------------------------------------------------------------- */
+
+/* The segment's group, joined on first use. Main thread (port creation),
+ * under seg_lock because show commands read the table. */
+struct dp_segment *dp_segment_get(const struct cfg_segment *cs)
+{
+	struct dp_segment *s = NULL;
+	uint8_t mgid[16];
+
+	if (cs->has_mcast_gid)
+		memcpy(mgid, cs->mcast_gid, 16);
+	else
+		ib_mcast_default_gid(cs->qkey, mgid);
+
+	pthread_mutex_lock(&dp.seg_lock);
+	for (unsigned i = 0; i < dp.n_segments; i++) {
+		struct dp_segment *t = dp.segments[i];
+
+		if (strcmp(t->name, cs->name) == 0 && t->qkey == cs->qkey &&
+		    memcmp(t->mgid, mgid, 16) == 0) {
+			s = t;
+			break;
+		}
+	}
+	if (!s && dp.n_segments < CFG_SEGMENTS_MAX) {
+		s = calloc(1, sizeof(*s));
+		if (s) {
+			snprintf(s->name, sizeof(s->name), "%s", cs->name);
+			s->qkey = cs->qkey;
+			memcpy(s->mgid, mgid, 16);
+			if (ib_mcast_join(dp.dev, mgid, &s->mc) != 0) {
+				log_err("segment %s: cannot join its multicast "
+					"group: broadcast and unknown unicast "
+					"will not pass", cs->name);
+				free(s);
+				s = NULL;
+			} else {
+				dp.segments[dp.n_segments++] = s;
+			}
+		}
+	}
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&dp.seg_lock);
+	return s;
+}
+
+void dp_segment_put(struct dp_segment *s)
+{
+	pthread_mutex_lock(&dp.seg_lock);
+	if (--s->refs == 0) {
+		for (unsigned i = 0; i < dp.n_segments; i++) {
+			if (dp.segments[i] == s) {
+				dp.segments[i] = dp.segments[--dp.n_segments];
+				break;
+			}
+		}
+		ib_mcast_leave(s->mc);
+		free(s);
+	}
+	pthread_mutex_unlock(&dp.seg_lock);
+}

@@ -1,0 +1,615 @@
+/*
+ * dp_fast: the per-frame path of a polling core.
+ *
+ * TX: guest chain -> [wire header in daemon memory, guest frame in place]
+ * as one UD send to the FDB's destination or the segment's multicast
+ * group; the chain goes back to the used ring when its send completes.
+ * RX: receive WRs scatter GRH + wire header into daemon scratch and the
+ * frame straight into guest chains; the daemon then writes the virtio-net
+ * header and the used ring.
+ *
+ * No allocation, no locks, no logging per frame: counters only. Errors
+ * that break a port (a hostile ring) are logged once, when they happen.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+
+#include "dp_int.h"
+#include "ibvhost/log.h"
+#include "ibvhost/wire.h"
+
+#define TX_MASK (DP_TX_INFLIGHT - 1)
+#define RX_MASK (DP_RX_WRS - 1)
+#define POOL_MASK (DP_RX_POOL - 1)
+
+_Static_assert(sizeof(struct vq_seg) == sizeof(struct ibv_sge) &&
+		       offsetof(struct vq_seg, addr) ==
+			       offsetof(struct ibv_sge, addr) &&
+		       offsetof(struct vq_seg, len) ==
+			       offsetof(struct ibv_sge, length) &&
+		       offsetof(struct vq_seg, lkey) ==
+			       offsetof(struct ibv_sge, lkey),
+	       "a segment list is handed to the HCA as an SGE list");
+_Static_assert((DP_TX_INFLIGHT & TX_MASK) == 0, "power of two");
+_Static_assert((DP_RX_WRS & RX_MASK) == 0, "power of two");
+_Static_assert((DP_RX_POOL & POOL_MASK) == 0, "power of two");
+
+static inline uint64_t wr_id(struct dp_port *d, unsigned kind, uint16_t idx)
+{
+	return (uint64_t)(uintptr_t)d | kind |
+	       ((uint64_t)idx << DP_WR_IDX_SHIFT);
+}
+
+static inline uint8_t *tx_hdr(struct dp_port *d, uint16_t idx)
+{
+	return d->scratch + (size_t)(idx & TX_MASK) * DP_SCRATCH_SLOT;
+}
+
+static inline uint8_t *rx_hdr(struct dp_port *d, uint16_t idx)
+{
+	return d->scratch + (size_t)(DP_TX_INFLIGHT + (idx & RX_MASK)) *
+				    DP_SCRATCH_SLOT;
+}
+
+/* Copy `len` bytes at offset `off` of a segment list (guest memory, read
+ * once). Returns the bytes copied. */
+static uint32_t segs_read(const struct vq_seg *s, uint32_t n, uint32_t off,
+			  void *dst, uint32_t len)
+{
+	uint8_t *out = dst;
+	uint32_t done = 0;
+
+	for (uint32_t i = 0; i < n && done < len; i++) {
+		if (off >= s[i].len) {
+			off -= s[i].len;
+			continue;
+		}
+		uint32_t take = s[i].len - off;
+
+		if (take > len - done)
+			take = len - done;
+		memcpy(out + done, (const uint8_t *)(uintptr_t)s[i].addr + off,
+		       take);
+		done += take;
+		off = 0;
+	}
+	return done;
+}
+
+/* A guest broke its ring: stop the port until the frontend restarts the
+ * device. Logged once; the daemon and other ports carry on. */
+static void port_break(struct dp_port *d, const char *queue, enum vq_err err)
+{
+	DP_COUNT(d, drop_bad_desc, 1);
+	if (d->broken)
+		return;
+	d->broken = true;
+	log_err("port %s: %s queue: %s: queue stopped until the frontend "
+		"restarts the device", d->name, queue, vq_strerror(err));
+	if (d->state == DP_RUNNING)
+		dp_port_begin_drain(d);
+}
+
+/* ---- TX ------------------------------------------------------------------- */
+
+static void tx_return(struct dp_port *d, uint16_t head)
+{
+	vq_used_put(&d->txq, head, 0);
+	d->tx_dirty = true;
+}
+
+/* Fill the SGEs of one send; returns the SGE count, 0 to drop. */
+static unsigned tx_sges(struct dp_port *d, uint16_t slot, struct vq_seg *segs,
+			uint32_t first, uint32_t nseg, uint32_t frame_len,
+			struct ibv_sge *sge)
+{
+	uint32_t nframe = nseg - first;
+
+	sge[0].addr = (uintptr_t)tx_hdr(d, slot);
+	sge[0].length = WIRE_HDR_LEN;
+	sge[0].lkey = d->scratch_mr->lkey;
+	if (nframe + 1 <= d->caps.send_sge) {
+		memcpy(&sge[1], &segs[first], nframe * sizeof(*sge));
+		return nframe + 1;
+	}
+	/* More pieces than the HCA gathers: copy, counted. */
+	uint8_t *b = d->bounce + (size_t)(slot & TX_MASK) * dp.dev->mtu_bytes;
+
+	memcpy(b, tx_hdr(d, slot), WIRE_HDR_LEN);
+	segs_read(&segs[first], nframe, 0, b + WIRE_HDR_LEN, frame_len);
+	sge[0].addr = (uintptr_t)b;
+	sge[0].length = WIRE_HDR_LEN + frame_len;
+	DP_COUNT(d, bounce_copies, 1);
+	return 1;
+}
+
+static void port_tx(struct dp_port *d)
+{
+	struct ibv_send_wr wrs[DP_BURST], *bad;
+	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
+	struct vq_seg segs[DP_TX_SEGS];
+	uint16_t avail, room, n, nwr = 0;
+	uint64_t bytes = 0, flooded = 0;
+	enum vq_err err;
+
+	err = vq_avail_count(&d->txq, &avail);
+	if (err) {
+		port_break(d, "TX", err);
+		return;
+	}
+	room = (uint16_t)(DP_TX_INFLIGHT - (uint16_t)(d->tx_head - d->tx_tail));
+	n = avail < room ? avail : room;
+	if (n > DP_BURST)
+		n = DP_BURST;
+
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t head = vq_avail_head(&d->txq, i);
+		struct vq_chain chain;
+		struct vnet_tx tx;
+		uint8_t eth[12];
+
+		err = vq_walk_chain(&d->txq, &d->mem, head, VQ_DIR_TX, segs,
+				    DP_TX_SEGS, &chain);
+		if (err) {
+			n = i; /* the bad chain is not consumed */
+			port_break(d, "TX", err);
+			break;
+		}
+		err = vnet_tx_parse(&d->vnet, segs, chain.nseg, &tx);
+		if (err) {
+			DP_COUNT(d, drop_bad_desc, 1);
+			tx_return(d, head);
+			continue;
+		}
+		if (tx.frame_len > d->max_frame ||
+		    tx.frame_len + WIRE_HDR_LEN > dp.dev->mtu_bytes) {
+			DP_COUNT(d, drop_too_big, 1);
+			tx_return(d, head);
+			continue;
+		}
+		segs_read(&segs[tx.first], chain.nseg - tx.first, 0, eth,
+			  sizeof(eth));
+		if (d->has_mac && memcmp(eth + 6, d->mac, 6) != 0) {
+			DP_COUNT(d, drop_spoofed, 1);
+			tx_return(d, head);
+			continue;
+		}
+
+		struct ibv_send_wr *wr = &wrs[nwr];
+		struct fdb_entry *e = NULL;
+		uint16_t slot = d->tx_head;
+
+		if (!(eth[0] & 1))
+			e = fdb_lookup(d->fdb, eth);
+		if (e && e->ah) {
+			wr->wr.ud.ah = e->ah;
+			wr->wr.ud.remote_qpn = e->addr.qpn;
+		} else {
+			wr->wr.ud.ah = d->seg->mc->ah;
+			wr->wr.ud.remote_qpn = IB_MCAST_QPN;
+			flooded++;
+		}
+		wr->wr.ud.remote_qkey = d->qkey;
+		wire_hdr_build(tx_hdr(d, slot), &tx.off);
+		wr->num_sge = (int)tx_sges(d, slot, segs, tx.first, chain.nseg,
+					   tx.frame_len, sges[nwr]);
+		wr->sg_list = sges[nwr];
+		wr->wr_id = wr_id(d, DP_WR_KIND_TX, slot);
+		wr->opcode = IBV_WR_SEND;
+		wr->send_flags = 0;
+		wr->next = &wrs[nwr + 1];
+		d->tx_ids[slot & TX_MASK] = head;
+		d->tx_head++;
+		bytes += tx.frame_len;
+		nwr++;
+	}
+	vq_avail_consume(&d->txq, n);
+	if (nwr == 0)
+		return;
+
+	/* One completion per burst: sends complete in order, so it returns
+	 * every chain of the burst. */
+	wrs[nwr - 1].next = NULL;
+	wrs[nwr - 1].send_flags = IBV_SEND_SIGNALED;
+	int rc = ibv_post_send(d->qp, wrs, &bad);
+
+	if (rc) {
+		/* The QP refused: recover it; the refused chains go back. */
+		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);
+
+		d->tx_head = (uint16_t)(d->tx_head - refused);
+		for (uint16_t k = 0; k < refused; k++)
+			tx_return(d, d->tx_ids[(d->tx_head + k) & TX_MASK]);
+		nwr = (uint16_t)(nwr - refused);
+		if (d->state == DP_RUNNING)
+			dp_port_begin_drain(d);
+	}
+	DP_COUNT(d, tx_frames, nwr);
+	DP_COUNT(d, tx_bytes, bytes);
+	DP_COUNT(d, flooded, flooded);
+}
+
+static void tx_complete(struct dp_port *d, const struct ibv_wc *wc,
+			uint16_t idx)
+{
+	if (wc->status != IBV_WC_SUCCESS && wc->status != IBV_WC_WR_FLUSH_ERR &&
+	    d->state == DP_RUNNING) {
+		log_warn("port %s: send failed: %s; recovering the QP", d->name,
+			 ibv_wc_status_str(wc->status));
+		dp_port_begin_drain(d);
+	}
+	/* Ignore a completion for slots already returned. */
+	if ((uint16_t)(idx - d->tx_tail) >= (uint16_t)(d->tx_head - d->tx_tail))
+		return;
+	while (d->tx_tail != (uint16_t)(idx + 1)) {
+		tx_return(d, d->tx_ids[d->tx_tail & TX_MASK]);
+		d->tx_tail++;
+	}
+}
+
+/* ---- RX ------------------------------------------------------------------- */
+
+static inline void spare_push(struct dp_port *d, uint16_t h)
+{
+	d->spare[d->spare_head++ & POOL_MASK] = h;
+}
+
+static inline uint16_t spare_count(const struct dp_port *d)
+{
+	return (uint16_t)(d->spare_head - d->spare_tail);
+}
+
+/* The next chain for a receive WR: a spare one, else one from the ring.
+ * Returns the pool index, or -1 (ring empty) or -2 (ring broken). */
+static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
+{
+	struct dp_rx_head *h;
+	struct vq_chain chain;
+	uint16_t idx, head;
+	enum vq_err err;
+
+	if (spare_count(d))
+		return d->spare[d->spare_tail++ & POOL_MASK];
+	if (*avail_left == 0 || d->n_free == 0)
+		return -1;
+	idx = d->free_list[--d->n_free];
+	h = &d->pool[idx];
+	head = vq_avail_head(&d->rxq, 0);
+	err = vq_walk_chain(&d->rxq, &d->mem, head, VQ_DIR_RX, h->segs,
+			    DP_RX_HEAD_SEGS, &chain);
+	vq_avail_consume(&d->rxq, 1);
+	(*avail_left)--;
+	if (err == VQ_OK && chain.len < d->vnet.hdr_len)
+		err = VQ_ERR_HDR_SHORT;
+	if (err) {
+		d->free_list[d->n_free++] = idx;
+		port_break(d, "RX", err);
+		return -2;
+	}
+	h->id = head;
+	h->nseg = (uint8_t)chain.nseg;
+	h->len = chain.len;
+	return idx;
+}
+
+/* Give chains taken for an unfinished WR back, in front of the spares
+ * (they were taken from the front). */
+static void rx_unget(struct dp_port *d, const uint16_t *heads, unsigned n)
+{
+	while (n > 0)
+		d->spare[--d->spare_tail & POOL_MASK] = heads[--n];
+}
+
+/* Build receive WRs while guest chains and WR slots last. Each WR holds
+ * the largest message: never shorter, or the HCA would fail it. */
+void dp_port_refill_rx(struct dp_port *d)
+{
+	struct ibv_recv_wr wrs[DP_BURST], *bad;
+	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
+	uint32_t need = d->vnet.hdr_len + d->max_frame;
+	bool mergeable = d->mrg_rxbuf;
+	uint16_t avail, nwr = 0;
+
+	if (d->state != DP_RUNNING)
+		return;
+	if (vq_avail_count(&d->rxq, &avail) != VQ_OK) {
+		port_break(d, "RX", VQ_ERR_AVAIL_IDX);
+		return;
+	}
+	while (nwr < DP_BURST &&
+	       (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS) {
+		uint16_t slot = d->rx_head;
+		struct dp_rx_wr *w = &d->rx[slot & RX_MASK];
+		struct ibv_sge *sge = sges[nwr];
+		uint32_t have = 0, nsge = 1;
+		bool complete = false;
+
+		w->nheads = 0;
+		while (!complete) {
+			int hi = rx_next_head(d, &avail);
+
+			if (hi < 0)
+				break;
+			struct dp_rx_head *h = &d->pool[hi];
+			struct vq_seg segs[DP_RX_HEAD_SEGS];
+			uint32_t first = 0, nseg = h->nseg;
+
+			memcpy(segs, h->segs, nseg * sizeof(segs[0]));
+			if (w->nheads == 0)
+				first = vq_segs_advance(segs, nseg,
+							d->vnet.hdr_len);
+			if (nsge + (nseg - first) > d->caps.recv_sge ||
+			    w->nheads == DP_RX_WR_HEADS ||
+			    (w->nheads > 0 && !mergeable)) {
+				/* Cannot fit: guest buffers too small or too
+				 * fragmented for one message. */
+				rx_unget(d, w->heads, w->nheads);
+				spare_push(d, (uint16_t)hi);
+				log_err("port %s: RX buffers cannot hold a "
+					"%u-byte frame within %u SGEs", d->name,
+					d->max_frame, d->caps.recv_sge);
+				port_break(d, "RX", VQ_ERR_TOO_MANY_SEGS);
+				goto post;
+			}
+			memcpy(&sge[nsge], &segs[first],
+			       (nseg - first) * sizeof(*sge));
+			nsge += nseg - first;
+			have += h->len;
+			w->heads[w->nheads++] = (uint16_t)hi;
+			complete = have >= need;
+		}
+		if (!complete) {
+			/* Ring ran dry: keep the chains for later. */
+			rx_unget(d, w->heads, w->nheads);
+			break;
+		}
+		sge[0].addr = (uintptr_t)rx_hdr(d, slot);
+		sge[0].length = IB_GRH_LEN + WIRE_HDR_LEN;
+		sge[0].lkey = d->scratch_mr->lkey;
+		wrs[nwr].wr_id = wr_id(d, DP_WR_KIND_RX, slot);
+		wrs[nwr].sg_list = sge;
+		wrs[nwr].num_sge = (int)nsge;
+		wrs[nwr].next = &wrs[nwr + 1];
+		d->rx_head++;
+		nwr++;
+	}
+post:
+	if (nwr == 0)
+		return;
+	wrs[nwr - 1].next = NULL;
+	if (ibv_post_recv(d->qp, wrs, &bad) != 0) {
+		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);
+
+		/* Keep the refused WRs' chains; recover the QP. */
+		for (uint16_t k = 0; k < refused; k++) {
+			struct dp_rx_wr *w =
+				&d->rx[(uint16_t)(d->rx_head - 1 - k) & RX_MASK];
+
+			rx_unget(d, w->heads, w->nheads);
+		}
+		d->rx_head = (uint16_t)(d->rx_head - refused);
+		if (d->state == DP_RUNNING)
+			dp_port_begin_drain(d);
+	}
+}
+
+static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
+		     const uint8_t *grh, const uint8_t smac[6])
+{
+	struct fdb_addr a = { .lid = wc->slid, .qpn = wc->src_qp };
+	struct fdb_entry *e;
+	struct timespec ts;
+	void *stale = NULL;
+
+	if (wc->wc_flags & IBV_WC_GRH)
+		memcpy(a.gid, grh + 8, 16); /* the GRH's source GID */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	enum fdb_learn_result r = fdb_learn(d->fdb, smac, &a,
+					    (uint64_t)ts.tv_sec, &e, &stale);
+
+	if (stale)
+		ibv_destroy_ah(stale);
+	if (r == FDB_LEARN_NEW || r == FDB_LEARN_MOVED)
+		e->ah = ib_ah_create(dp.dev, a.lid,
+				     (wc->wc_flags & IBV_WC_GRH) ? a.gid : NULL);
+}
+
+static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
+		       const struct ibv_wc *wc, const uint8_t *hdr)
+{
+	uint32_t caps[DP_RX_WR_HEADS], used[DP_RX_WR_HEADS];
+	struct dp_rx_head *first = &d->pool[w->heads[0]];
+	struct wire_offload off;
+	uint32_t frame_len;
+	uint8_t smac[6];
+	uint16_t nb;
+
+	if (wire_hdr_parse(hdr + IB_GRH_LEN, wc->byte_len - IB_GRH_LEN, &off,
+			   &frame_len) != WIRE_OK ||
+	    frame_len < VNET_ETH_HLEN || frame_len > d->max_frame) {
+		DP_COUNT(d, drop_bad_wire, 1);
+		goto keep_all;
+	}
+	/* Our own flooded frame, replicated back to us by the group. */
+	if (wc->src_qp == d->qp->qp_num &&
+	    (dp.dev->roce ? memcmp(hdr + 8, dp.dev->gid.raw, 16) == 0
+			  : wc->slid == dp.dev->lid))
+		goto keep_all;
+
+	for (unsigned i = 0; i < w->nheads; i++)
+		caps[i] = d->pool[w->heads[i]].len;
+	nb = vnet_rx_spread(caps, w->nheads, d->vnet.hdr_len + frame_len,
+			    used);
+	if (nb == 0)
+		goto keep_all; /* cannot happen: the WR held the message */
+
+	struct vq_seg fseg[DP_RX_HEAD_SEGS];
+	uint32_t fn = first->nseg, f0;
+
+	memcpy(fseg, first->segs, fn * sizeof(fseg[0]));
+	f0 = vq_segs_advance(fseg, fn, d->vnet.hdr_len);
+	if (segs_read(&fseg[f0], fn - f0, 6, smac, 6) < 6) {
+		/* The source MAC lies in the next chain. */
+		const struct dp_rx_head *h2 = &d->pool[w->heads[1]];
+		uint32_t got = segs_read(&fseg[f0], fn - f0, 6, smac, 6);
+
+		segs_read(h2->segs, h2->nseg, 0, smac + got, 6 - got);
+	}
+	rx_learn(d, wc, hdr, smac);
+
+	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->vnet.guest_csum) {
+		/* The guest cannot take a partial checksum: complete it. The
+		 * frame must then lie in the first chain (it does unless the
+		 * guest posts tiny mergeable buffers). */
+		if (vnet_csum_complete(&fseg[f0], fn - f0, frame_len,
+				       off.csum_start,
+				       off.csum_offset) == VQ_OK)
+			DP_COUNT(d, csum_computed, 1);
+		off.flags = 0;
+	}
+	vnet_rx_write_hdr(&d->vnet, first->segs, first->nseg, &off, frame_len,
+			  nb);
+	for (unsigned i = 0; i < nb; i++) {
+		vq_used_put(&d->rxq, d->pool[w->heads[i]].id, used[i]);
+		d->free_list[d->n_free++] = w->heads[i];
+	}
+	for (unsigned i = nb; i < w->nheads; i++)
+		spare_push(d, w->heads[i]);
+	d->rx_dirty = true;
+	DP_COUNT(d, rx_frames, 1);
+	DP_COUNT(d, rx_bytes, frame_len);
+	return;
+
+keep_all:
+	for (unsigned i = 0; i < w->nheads; i++)
+		spare_push(d, w->heads[i]);
+}
+
+static void rx_complete(struct dp_port *d, const struct ibv_wc *wc,
+			uint16_t idx)
+{
+	struct dp_rx_wr *w = &d->rx[idx & RX_MASK];
+
+	if (idx != d->rx_tail) /* receives complete in order */
+		log_warn("port %s: receive %u completed, expected %u", d->name,
+			 idx, d->rx_tail);
+	d->rx_tail = (uint16_t)(idx + 1);
+	if (wc->status == IBV_WC_SUCCESS &&
+	    wc->byte_len >= IB_GRH_LEN + WIRE_HDR_LEN) {
+		rx_deliver(d, w, wc, rx_hdr(d, idx));
+		return;
+	}
+	for (unsigned i = 0; i < w->nheads; i++)
+		spare_push(d, w->heads[i]);
+	if (wc->status != IBV_WC_WR_FLUSH_ERR && d->state == DP_RUNNING) {
+		log_warn("port %s: receive failed: %s; recovering the QP",
+			 d->name, ibv_wc_status_str(wc->status));
+		dp_port_begin_drain(d);
+	}
+}
+
+/* ---- drain and recovery ----------------------------------------------------- */
+
+void dp_port_begin_drain(struct dp_port *d)
+{
+	d->state = DP_DRAINING;
+	ib_qp_to_err(d->qp, d->name);
+}
+
+bool dp_port_drained(const struct dp_port *d)
+{
+	return d->tx_head == d->tx_tail && d->rx_head == d->rx_tail;
+}
+
+static void publish(struct dp_port *d)
+{
+	if (d->tx_dirty) {
+		d->tx_dirty = false;
+		vq_used_publish(&d->txq);
+		if (d->tx_callfd >= 0 && vq_need_call(&d->txq))
+			eventfd_write(d->tx_callfd, 1);
+	}
+	if (d->rx_dirty) {
+		d->rx_dirty = false;
+		vq_used_publish(&d->rxq);
+		if (d->rx_callfd >= 0 && vq_need_call(&d->rxq))
+			eventfd_write(d->rx_callfd, 1);
+	}
+}
+
+void dp_port_finish_drain(struct dp_port *d)
+{
+	bool to_idle = d->stop_requested || d->broken;
+
+	if (to_idle) {
+		/* The device stops: chains we hold go back unused. */
+		while (spare_count(d)) {
+			uint16_t hi = d->spare[d->spare_tail++ & POOL_MASK];
+
+			vq_used_put(&d->rxq, d->pool[hi].id, 0);
+			d->rx_dirty = true;
+		}
+		publish(d);
+	}
+	if (ib_qp_to_reset(d->qp, d->name) == 0 &&
+	    ib_ud_qp_activate(dp.dev, d->qp, d->qkey, d->name) == 0 &&
+	    !to_idle) {
+		d->qp_recoveries++;
+		d->state = DP_RUNNING;
+		dp_port_refill_rx(d);
+		return;
+	}
+	d->state = DP_IDLE;
+}
+
+/* ---- the polling round ---------------------------------------------------- */
+
+void dp_core_round(struct dp_core *core)
+{
+	struct ibv_wc wcs[DP_BURST];
+	int n;
+
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		struct dp_port *d = core->ports[i];
+
+		if (d->state != DP_RUNNING)
+			continue;
+		port_tx(d);
+		if ((uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS)
+			dp_port_refill_rx(d);
+	}
+
+	n = ibv_poll_cq(core->cq, DP_BURST, wcs);
+	for (int i = 0; i < n; i++) {
+		uint64_t id = wcs[i].wr_id;
+		struct dp_port *d = (struct dp_port *)(uintptr_t)(
+			id & ((1ull << DP_WR_IDX_SHIFT) - 1) &
+			~(uint64_t)DP_WR_KIND_MASK);
+		uint16_t idx = (uint16_t)(id >> DP_WR_IDX_SHIFT);
+
+		if ((id & DP_WR_KIND_MASK) == DP_WR_KIND_TX)
+			tx_complete(d, &wcs[i], idx);
+		else
+			rx_complete(d, &wcs[i], idx);
+	}
+
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		struct dp_port *d = core->ports[i];
+
+		publish(d);
+		if (d->state == DP_DRAINING && dp_port_drained(d)) {
+			dp_port_finish_drain(d);
+			if (d->state == DP_IDLE && d->stop_requested &&
+			    core->pending_stop &&
+			    core->pending_stop->port == d) {
+				struct dp_request *req = core->pending_stop;
+
+				core->pending_stop = NULL;
+				d->stop_requested = false;
+				dp_request_complete(req, 0);
+			}
+		}
+	}
+}

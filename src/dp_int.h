@@ -1,0 +1,207 @@
+/*
+ * dp_int: what the data-path files share (dp.c: cores and mailbox;
+ * dp_port.c: port life cycle; dp_fast.c: the per-frame path). Not a
+ * public interface.
+ */
+#ifndef IBVHOST_DP_INT_H
+#define IBVHOST_DP_INT_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+#include "ibvhost/dp.h"
+#include "ibvhost/fdb.h"
+#include "ibvhost/ib.h"
+#include "ibvhost/port.h"
+#include "ibvhost/vnet.h"
+#include "ibvhost/vq.h"
+
+/* Frames handled per step of a port, completions per poll. */
+#define DP_BURST 32u
+/* TX descriptors lent to the HCA per port at most: well below any ring
+ * size a guest uses (256+), so a slow CQ never starves the guest of TX
+ * descriptors, and small enough that the 16-bit slot index in wr_id never
+ * wraps ambiguously. Power of two. */
+#define DP_TX_INFLIGHT 128u
+/* Receive WRs posted per port at most. Power of two. */
+#define DP_RX_WRS 64u
+/* Guest RX chains one receive WR may span (mergeable buffers). */
+#define DP_RX_WR_HEADS 8u
+/* Segments one guest RX chain may have (Linux "big packets" without
+ * mergeable buffers uses up to 19). */
+#define DP_RX_HEAD_SEGS 20u
+/* Guest RX chains a port holds at most (posted or spare). Power of
+ * two. */
+#define DP_RX_POOL 512u
+/* Segments one TX chain may expand to before it is refused. */
+#define DP_TX_SEGS VQ_SEGS_DEFAULT
+/* SGEs we ask for per WR (clamped to the device). */
+#define DP_SGE_WANTED 32u
+/* Bytes of daemon scratch per WR: GRH + wire header, cache-line padded. */
+#define DP_SCRATCH_SLOT 64u
+/* Completion queue entries per core. */
+#define DP_CQ_ENTRIES 8192u
+/* Ports one core serves at most. */
+#define DP_CORE_PORTS_MAX 64u
+/* How long a control request may wait for a polling core (it answers
+ * within one polling round unless something is badly wrong). */
+#define DP_MAILBOX_TIMEOUT_S 10
+
+/* wr_id = port pointer | kind (low bits: pointers are 8-byte aligned) |
+ * slot index << 48 (user-space pointers fit in 47 bits). */
+#define DP_WR_KIND_TX 1u
+#define DP_WR_KIND_RX 2u
+#define DP_WR_KIND_MASK 7u
+#define DP_WR_IDX_SHIFT 48
+
+enum dp_port_state {
+	DP_IDLE,     /* no device: QP in RTS, nothing posted */
+	DP_RUNNING,  /* moving frames */
+	DP_DRAINING, /* QP in ERR, waiting for outstanding WRs to flush */
+};
+
+/* A guest RX chain popped from the avail ring and not yet used. */
+struct dp_rx_head {
+	uint16_t id;
+	uint8_t nseg;
+	uint32_t len; /* bytes in segs */
+	struct vq_seg segs[DP_RX_HEAD_SEGS];
+};
+
+/* One posted receive WR: the pool indexes of the guest chains it
+ * scatters into, in order. */
+struct dp_rx_wr {
+	uint8_t nheads;
+	uint16_t heads[DP_RX_WR_HEADS];
+};
+
+struct dp_core;
+
+struct dp_port {
+	struct port *port;	/* control-plane side (name, cfg, counters) */
+	struct dp_core *core;
+	struct dp_segment *seg;
+	char name[CFG_NAME_MAX];
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t max_frame;	/* Ethernet frame bytes, headers included */
+
+	/* IB objects: created on the control plane, used by the core. */
+	struct ibv_qp *qp;
+	uint32_t qkey;
+	struct ib_qp_caps caps;
+	uint8_t *scratch;	/* TX wire headers, RX GRH+wire, bounce */
+	struct ibv_mr *scratch_mr;
+	struct fdb *fdb;
+	atomic_bool started;	/* control plane: between start and stop */
+
+	/* Everything below belongs to the core's thread. */
+	enum dp_port_state state;
+	bool stop_requested;	/* DRAINING towards IDLE (not recovery) */
+	struct vq_mem mem;
+	unsigned n_mrs;
+	struct ibv_mr *mrs[VQ_MEM_MAX_REGIONS];
+	struct vnet_cfg vnet;
+	bool mrg_rxbuf;		/* guest chains may be merged in one WR */
+	struct vq_ring rxq, txq;
+	int rx_callfd, tx_callfd;
+	bool rx_dirty, tx_dirty; /* used entries put, not yet published */
+
+	/* TX: slots tx_tail..tx_head hold heads lent to the HCA. */
+	uint16_t tx_head, tx_tail;
+	uint16_t tx_ids[DP_TX_INFLIGHT];
+	uint16_t tx_unsignaled;	/* sends posted since the last signaled one */
+
+	/* RX: WRs rx_tail..rx_head are posted. Popped chains live in
+	 * `pool`; `spare` is a FIFO of pool indexes popped but not in a
+	 * posted WR (a completed WR's unused chains, or chains gathered while
+	 * the ring ran dry): kept for the next WR, never returned empty. */
+	uint16_t rx_head, rx_tail;
+	struct dp_rx_wr rx[DP_RX_WRS];
+	uint16_t spare_head, spare_tail;
+	uint16_t spare[DP_RX_POOL];
+	uint16_t n_free;
+	uint16_t free_list[DP_RX_POOL];
+	struct dp_rx_head pool[DP_RX_POOL];
+
+	uint8_t *bounce;	/* one path-MTU buffer per TX slot */
+	bool broken;		/* a hostile ring: stopped until restart */
+	uint64_t qp_recoveries;
+	uint64_t mrs_registered, mrs_deregistered;
+};
+
+/* A segment's multicast group, shared by the local ports of the segment. */
+struct dp_segment {
+	char name[CFG_NAME_MAX];
+	uint32_t qkey;
+	uint8_t mgid[16];
+	unsigned refs;
+	struct ib_mcast *mc;
+};
+
+/* A request for a core, executed on its thread. */
+struct dp_request {
+	int (*fn)(struct dp_core *core, struct dp_request *req);
+	struct dp_port *port;
+	void *arg;
+	int result;
+	bool deferred; /* fn did not finish; completed later by the core */
+	sem_t done;
+};
+
+struct dp_core {
+	unsigned cpu;
+	pthread_t thread;
+	bool thread_started;
+	struct ibv_cq *cq;
+	atomic_bool stop;
+	/* One-slot mailbox: senders serialise on `mailbox_lock` (control
+	 * plane only); the core reads `mailbox` once per round. */
+	pthread_mutex_t mailbox_lock;
+	_Atomic(struct dp_request *) mailbox;
+	struct dp_request *pending_stop; /* a deferred stop in progress */
+
+	unsigned n_ports;
+	struct dp_port *ports[DP_CORE_PORTS_MAX];
+};
+
+struct dp_global {
+	struct ib_dev *dev;
+	unsigned n_cores;
+	struct dp_core *cores;
+	unsigned next_core;
+	pthread_mutex_t seg_lock;
+	unsigned n_segments;
+	struct dp_segment *segments[CFG_SEGMENTS_MAX];
+};
+
+extern struct dp_global dp;
+
+struct dp_segment *dp_segment_get(const struct cfg_segment *cs);
+void dp_segment_put(struct dp_segment *s);
+
+/* Run `fn` on the port's core and wait for it. Returns req->result. */
+int dp_core_call(struct dp_core *core, struct dp_request *req);
+/* Finish a request whose fn set `deferred`. */
+void dp_request_complete(struct dp_request *req, int result);
+
+/* dp_fast.c: one polling round over a core's ports, and the pieces the
+ * life cycle needs. */
+void dp_core_round(struct dp_core *core);
+void dp_port_refill_rx(struct dp_port *dp);
+void dp_port_begin_drain(struct dp_port *dp);
+bool dp_port_drained(const struct dp_port *dp);
+void dp_port_finish_drain(struct dp_port *dp);
+
+/* Relaxed counter update: the core is the only writer, readers on other
+ * threads see whole 64-bit values. */
+#define DP_COUNT(dp, field, n)                                                 \
+	__atomic_store_n(&(dp)->port->counters.field,                          \
+			 (dp)->port->counters.field + (n), __ATOMIC_RELAXED)
+
+#endif

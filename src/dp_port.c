@@ -1,0 +1,583 @@
+/*
+ * dp_port: a port's data-path life cycle. Creation and destruction of its
+ * IB objects (control plane), start and stop of a device (registration of
+ * guest memory on the caller's thread, the hand-over to the polling core
+ * through its mailbox), and the FDB control requests.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "dp_int.h"
+#include "ibvhost/log.h"
+#include "ibvhost/wire.h"
+
+/* Entries one port's FDB holds. */
+#define DP_FDB_CAPACITY 4096u
+
+static uint64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static void release_ah(const struct fdb_entry *e, void *arg)
+{
+	(void)arg;
+	if (e->ah)
+		ibv_destroy_ah(e->ah);
+}
+
+static size_t scratch_size(void)
+{
+	return (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT +
+	       (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;
+}
+
+/* ---- requests executed on the core ----------------------------------------- */
+
+static int core_add_port(struct dp_core *core, struct dp_request *req)
+{
+	if (core->n_ports >= DP_CORE_PORTS_MAX)
+		return -ENOSPC;
+	core->ports[core->n_ports++] = req->port;
+	return 0;
+}
+
+static int core_remove_port(struct dp_core *core, struct dp_request *req)
+{
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		if (core->ports[i] == req->port) {
+			core->ports[i] = core->ports[--core->n_ports];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int core_start_port(struct dp_core *core, struct dp_request *req)
+{
+	struct dp_port *d = req->port;
+	const struct dp_port *ready = req->arg;
+
+	(void)core;
+	if (d->state != DP_IDLE)
+		return -EBUSY;
+	d->mem = ready->mem;
+	d->n_mrs = ready->n_mrs;
+	memcpy(d->mrs, ready->mrs, sizeof(d->mrs));
+	d->vnet = ready->vnet;
+	d->mrg_rxbuf = ready->mrg_rxbuf;
+	d->rxq = ready->rxq;
+	d->txq = ready->txq;
+	d->rx_callfd = ready->rx_callfd;
+	d->tx_callfd = ready->tx_callfd;
+	d->tx_head = d->tx_tail = 0;
+	d->rx_head = d->rx_tail = 0;
+	d->spare_head = d->spare_tail = 0;
+	d->n_free = DP_RX_POOL;
+	for (uint16_t i = 0; i < DP_RX_POOL; i++)
+		d->free_list[i] = (uint16_t)(DP_RX_POOL - 1 - i);
+	d->rx_dirty = d->tx_dirty = false;
+	d->broken = false;
+	d->stop_requested = false;
+	/* We poll: the guest need not kick us. */
+	vq_kick_disable(&d->rxq);
+	vq_kick_disable(&d->txq);
+	d->state = DP_RUNNING;
+	dp_port_refill_rx(d);
+	return 0;
+}
+
+static int core_stop_port(struct dp_core *core, struct dp_request *req)
+{
+	struct dp_port *d = req->port;
+
+	if (d->state == DP_IDLE)
+		return 0;
+	d->stop_requested = true;
+	if (d->state == DP_RUNNING)
+		dp_port_begin_drain(d);
+	/* Finished by the polling round once every WR has flushed. */
+	req->deferred = true;
+	core->pending_stop = req;
+	return 0;
+}
+
+/* ---- create / destroy --------------------------------------------------- */
+
+static struct dp_core *pick_core(void)
+{
+	struct dp_core *best = &dp.cores[0];
+
+	for (unsigned i = 1; i < dp.n_cores; i++)
+		if (dp.cores[i].n_ports < best->n_ports)
+			best = &dp.cores[i];
+	return best;
+}
+
+static void port_release(struct dp_port *d)
+{
+	if (d->qp) {
+		if (d->seg && d->seg->mc)
+			ibv_detach_mcast(d->qp, &d->seg->mc->mgid,
+					 d->seg->mc->mlid);
+		if (ibv_destroy_qp(d->qp) != 0)
+			log_warn("port %s: ibv_destroy_qp failed: %s", d->name,
+				 strerror(errno));
+	}
+	if (d->fdb)
+		fdb_destroy(d->fdb, release_ah, NULL);
+	if (d->scratch_mr)
+		ibv_dereg_mr(d->scratch_mr);
+	free(d->scratch);
+	if (d->seg)
+		dp_segment_put(d->seg);
+	free(d);
+}
+
+static int add_static_entries(struct dp_port *d, const struct cfg_port *pc)
+{
+	for (unsigned i = 0; i < pc->n_fdb; i++) {
+		const struct cfg_fdb_entry *ce = &pc->fdb[i];
+		struct fdb_addr a = { .lid = ce->lid, .qpn = ce->qpn };
+		struct fdb_entry *e;
+		void *stale = NULL;
+		int rc;
+
+		if (ce->has_gid)
+			memcpy(a.gid, ce->gid, 16);
+		rc = fdb_add_static(d->fdb, ce->mac, &a, now_s(), &e, &stale);
+		if (stale)
+			ibv_destroy_ah(stale);
+		if (rc != 0) {
+			log_err("port %s: static FDB entry %u: %s", d->name, i,
+				strerror(-rc));
+			return rc;
+		}
+		e->ah = ib_ah_create(dp.dev, a.lid, ce->has_gid ? a.gid : NULL);
+		if (!e->ah)
+			log_warn("port %s: static FDB entry %u: cannot create "
+				 "an address handle (%s); frames to it are "
+				 "flooded", d->name, i, strerror(errno));
+	}
+	return 0;
+}
+
+int dp_port_create(struct port *p)
+{
+	struct dp_request req = { .fn = core_add_port };
+	char what[CFG_NAME_MAX + 16];
+	struct dp_port *d;
+	int err;
+
+	if (!dp.dev)
+		return -ENODEV;
+	d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+	if (!d)
+		return -ENOMEM;
+	memset(d, 0, sizeof(*d));
+	d->port = p;
+	d->rx_callfd = d->tx_callfd = -1;
+	snprintf(d->name, sizeof(d->name), "%s", p->cfg.name);
+	snprintf(what, sizeof(what), "port %s", d->name);
+	d->has_mac = p->cfg.has_mac;
+	memcpy(d->mac, p->cfg.mac, 6);
+	d->max_frame = dp_port_mtu(&p->cfg) + VNET_ETH_HLEN;
+	d->qkey = p->seg.qkey;
+	d->core = pick_core();
+
+	d->seg = dp_segment_get(&p->seg);
+	if (!d->seg) {
+		err = -EIO;
+		goto err;
+	}
+	d->fdb = fdb_create(DP_FDB_CAPACITY);
+	if (!d->fdb) {
+		err = -ENOMEM;
+		goto err;
+	}
+	err = add_static_entries(d, &p->cfg);
+	if (err)
+		goto err;
+
+	d->scratch = aligned_alloc(4096, (scratch_size() + 4095) & ~4095ul);
+	if (!d->scratch) {
+		err = -ENOMEM;
+		goto err;
+	}
+	memset(d->scratch, 0, scratch_size());
+	d->bounce = d->scratch +
+		    (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT;
+	d->scratch_mr = ib_reg_mr(dp.dev, d->scratch, scratch_size(), what);
+	if (!d->scratch_mr) {
+		err = -errno;
+		goto err;
+	}
+
+	d->caps = (struct ib_qp_caps){
+		.send_wr = DP_TX_INFLIGHT,
+		.recv_wr = DP_RX_WRS,
+		.send_sge = DP_SGE_WANTED,
+		.recv_sge = DP_SGE_WANTED,
+	};
+	d->qp = ib_ud_qp_create(dp.dev, d->core->cq, d->core->cq, d->qkey,
+				&d->caps, what);
+	if (!d->qp) {
+		err = -EIO;
+		goto err;
+	}
+	if (d->caps.send_sge < 2 || d->caps.recv_sge < 2) {
+		log_err("port %s: the device grants %u send / %u receive SGEs; "
+			"at least 2 are needed", d->name, d->caps.send_sge,
+			d->caps.recv_sge);
+		err = -EINVAL;
+		goto err;
+	}
+	err = ibv_attach_mcast(d->qp, &d->seg->mc->mgid, d->seg->mc->mlid);
+	if (err) {
+		log_err("port %s: ibv_attach_mcast to segment %s failed: %s",
+			d->name, d->seg->name, strerror(err));
+		err = -err;
+		goto err;
+	}
+
+	req.port = d;
+	err = dp_core_call(d->core, &req);
+	if (err) {
+		log_err("port %s: polling core %u serves %u ports already",
+			d->name, d->core->cpu, DP_CORE_PORTS_MAX);
+		goto err;
+	}
+	p->dp = d;
+	log_info("port %s: QP 0x%x, Q_Key 0x%x, segment %s, MTU %u, polling "
+		 "core %u", d->name, d->qp->qp_num, d->qkey, d->seg->name,
+		 d->max_frame - VNET_ETH_HLEN, d->core->cpu);
+	return 0;
+
+err:
+	port_release(d);
+	return err;
+}
+
+static void deregister_mrs(struct dp_port *d, struct ibv_mr **mrs,
+			   unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (ibv_dereg_mr(mrs[i]) != 0)
+			log_warn("port %s: ibv_dereg_mr(region %u) failed: %s",
+				 d->name, i, strerror(errno));
+		else
+			d->mrs_deregistered++;
+	}
+}
+
+void dp_port_destroy(struct port *p)
+{
+	struct dp_port *d = p->dp;
+	struct dp_request req = { .fn = core_remove_port };
+
+	if (!d)
+		return;
+	dp_port_stop(p, NULL);
+	req.port = d;
+	dp_core_call(d->core, &req);
+	p->dp = NULL;
+	port_release(d);
+}
+
+/* ---- start / stop -------------------------------------------------------- */
+
+static int prepare_rings(struct dp_port *d, const struct dp_device *dev,
+			 struct dp_port *ready)
+{
+	unsigned flags = 0;
+
+	if (dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX))
+		flags |= VQ_RING_F_EVENT_IDX;
+	if (dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC))
+		flags |= VQ_RING_F_INDIRECT;
+	for (unsigned q = 0; q < 2; q++) {
+		const struct dp_vring *v = &dev->vring[q];
+		struct vq_ring *r = q == DP_RXQ ? &ready->rxq : &ready->txq;
+
+		if (!vq_ring_init(r, v->desc, v->avail, v->used, v->size,
+				  v->last_avail_idx, v->last_used_idx, flags)) {
+			log_err("port %s: vring %u: invalid (size %u)", d->name,
+				q, v->size);
+			return -EINVAL;
+		}
+	}
+	ready->rx_callfd = dev->vring[DP_RXQ].callfd;
+	ready->tx_callfd = dev->vring[DP_TXQ].callfd;
+	vnet_cfg_init(&ready->vnet, dev->features);
+	ready->mrg_rxbuf = dev->features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+	return 0;
+}
+
+int dp_port_start(struct port *p, const struct dp_device *dev)
+{
+	struct dp_port *d = p->dp;
+	struct dp_request req = { .fn = core_start_port };
+	struct vq_mem_region regions[VQ_MEM_MAX_REGIONS];
+	struct dp_port *ready;
+	enum vq_mem_err merr;
+	uint32_t bad = 0;
+	char what[CFG_NAME_MAX + 32];
+	int err;
+
+	if (!d)
+		return -ENODEV;
+	if (dev->n_regions == 0 || dev->n_regions > VQ_MEM_MAX_REGIONS) {
+		log_err("port %s: %u memory regions (1..%u supported)", d->name,
+			dev->n_regions, VQ_MEM_MAX_REGIONS);
+		return -EINVAL;
+	}
+	/* A scratch copy of the per-device fields, handed over at once. */
+	ready = calloc(1, sizeof(*ready));
+	if (!ready)
+		return -ENOMEM;
+	for (unsigned i = 0; i < dev->n_regions; i++) {
+		const struct dp_region *r = &dev->regions[i];
+
+		snprintf(what, sizeof(what), "port %s: region %u", d->name, i);
+		ready->mrs[i] = ib_reg_mr(dp.dev, (void *)(uintptr_t)r->hva,
+					  r->size, what);
+		if (!ready->mrs[i]) {
+			err = -errno;
+			deregister_mrs(d, ready->mrs, i);
+			goto out;
+		}
+		ready->n_mrs = i + 1;
+		d->mrs_registered++;
+		regions[i] = (struct vq_mem_region){
+			.gpa = r->gpa,
+			.size = r->size,
+			.hva = r->hva,
+			.lkey = ready->mrs[i]->lkey,
+		};
+	}
+	merr = vq_mem_load(&ready->mem, regions, dev->n_regions, &bad);
+	if (merr != VQ_MEM_OK) {
+		log_err("port %s: memory table refused: region %u: %s", d->name,
+			bad, vq_mem_strerror(merr));
+		err = -EINVAL;
+		goto err_dereg;
+	}
+	err = prepare_rings(d, dev, ready);
+	if (err)
+		goto err_dereg;
+
+	req.port = d;
+	req.arg = ready;
+	err = dp_core_call(d->core, &req);
+	if (err) {
+		log_err("port %s: cannot start: %s", d->name, strerror(-err));
+		goto err_dereg;
+	}
+	atomic_store(&d->started, true);
+	log_info("port %s: started: %u region(s) registered, rings %u/%u",
+		 d->name, ready->n_mrs, dev->vring[DP_RXQ].size,
+		 dev->vring[DP_TXQ].size);
+	goto out;
+
+err_dereg:
+	deregister_mrs(d, ready->mrs, ready->n_mrs);
+out:
+	free(ready);
+	return err;
+}
+
+bool dp_port_started(struct port *p)
+{
+	struct dp_port *d = p->dp;
+
+	return d && atomic_load(&d->started);
+}
+
+bool dp_port_stop(struct port *p, struct dp_vring final[2])
+{
+	struct dp_port *d = p->dp;
+	struct dp_request req = { .fn = core_stop_port };
+
+	if (!d || !atomic_load(&d->started))
+		return false;
+	req.port = d;
+	dp_core_call(d->core, &req);
+	/* The core no longer touches the rings or the memory. */
+	if (final) {
+		final[DP_RXQ].last_avail_idx = d->rxq.last_avail_idx;
+		final[DP_RXQ].last_used_idx = d->rxq.used_idx;
+		final[DP_TXQ].last_avail_idx = d->txq.last_avail_idx;
+		final[DP_TXQ].last_used_idx = d->txq.used_idx;
+	}
+	if (d->n_mrs) {
+		deregister_mrs(d, d->mrs, d->n_mrs);
+		log_info("port %s: stopped: %u region(s) deregistered", d->name,
+			 d->n_mrs);
+		d->n_mrs = 0;
+		memset(&d->mem, 0, sizeof(d->mem));
+	}
+	atomic_store(&d->started, false);
+	return true;
+}
+
+/* ---- info and FDB control ------------------------------------------------- */
+
+static int core_get_info(struct dp_core *core, struct dp_request *req)
+{
+	const struct dp_port *d = req->port;
+	struct dp_port_info *out = req->arg;
+
+	(void)core;
+	out->started = d->state != DP_IDLE;
+	out->qpn = d->qp->qp_num;
+	out->qkey = d->qkey;
+	out->lid = dp.dev->lid;
+	out->n_mrs = d->n_mrs;
+	for (unsigned i = 0; i < d->n_mrs; i++)
+		out->lkeys[i] = d->mrs[i]->lkey;
+	out->tx_inflight = (uint16_t)(d->tx_head - d->tx_tail);
+	out->rx_posted_wrs = (uint16_t)(d->rx_head - d->rx_tail);
+	out->qp_recoveries = d->qp_recoveries;
+	out->mrs_registered = d->mrs_registered;
+	out->mrs_deregistered = d->mrs_deregistered;
+	fdb_get_stats(d->fdb, &out->fdb);
+	return 0;
+}
+
+int dp_port_get_info(struct port *p, struct dp_port_info *out)
+{
+	struct dp_request req = { .fn = core_get_info, .arg = out };
+
+	if (!p->dp)
+		return -ENODEV;
+	memset(out, 0, sizeof(*out));
+	req.port = p->dp;
+	return dp_core_call(req.port->core, &req);
+}
+
+struct fdb_visit_req {
+	dp_fdb_visit_fn visit;
+	void *arg;
+};
+
+static int core_fdb_foreach(struct dp_core *core, struct dp_request *req)
+{
+	struct fdb_visit_req *v = req->arg;
+
+	(void)core;
+	fdb_foreach(req->port->fdb, v->visit, v->arg);
+	return 0;
+}
+
+int dp_fdb_foreach(struct port *p, dp_fdb_visit_fn visit, void *arg)
+{
+	struct fdb_visit_req v = { visit, arg };
+	struct dp_request req = { .fn = core_fdb_foreach, .arg = &v };
+
+	if (!p->dp)
+		return -ENODEV;
+	req.port = p->dp;
+	return dp_core_call(req.port->core, &req);
+}
+
+struct fdb_add_req {
+	const uint8_t *mac;
+	const struct fdb_addr *addr;
+	struct ibv_ah *ah;
+	void *stale;
+};
+
+static int core_fdb_add(struct dp_core *core, struct dp_request *req)
+{
+	struct fdb_add_req *a = req->arg;
+	struct fdb_entry *e = NULL;
+	int rc;
+
+	(void)core;
+	rc = fdb_add_static(req->port->fdb, a->mac, a->addr, now_s(), &e,
+			    &a->stale);
+	if (rc == 0) {
+		void *old = e->ah;
+
+		e->ah = a->ah;
+		a->ah = NULL;
+		if (old && old != a->stale)
+			ibv_destroy_ah(old);
+	}
+	return rc;
+}
+
+int dp_fdb_add(struct port *p, const uint8_t mac[6],
+	       const struct fdb_addr *addr)
+{
+	struct fdb_add_req a = { .mac = mac, .addr = addr };
+	struct dp_request req = { .fn = core_fdb_add, .arg = &a };
+	static const uint8_t zero[16];
+	int rc;
+
+	if (!p->dp)
+		return -ENODEV;
+	a.ah = ib_ah_create(dp.dev, addr->lid,
+			    memcmp(addr->gid, zero, 16) ? addr->gid : NULL);
+	if (!a.ah)
+		return -(errno ? errno : EINVAL);
+	req.port = p->dp;
+	rc = dp_core_call(req.port->core, &req);
+	if (a.ah)
+		ibv_destroy_ah(a.ah);
+	if (a.stale)
+		ibv_destroy_ah(a.stale);
+	return rc;
+}
+
+static int core_fdb_del(struct dp_core *core, struct dp_request *req)
+{
+	void *ah = NULL;
+	int rc;
+
+	(void)core;
+	rc = fdb_del(req->port->fdb, req->arg, &ah);
+	if (ah)
+		ibv_destroy_ah(ah);
+	return rc;
+}
+
+int dp_fdb_del(struct port *p, const uint8_t mac[6])
+{
+	struct dp_request req = { .fn = core_fdb_del, .arg = (void *)mac };
+
+	if (!p->dp)
+		return -ENODEV;
+	req.port = p->dp;
+	return dp_core_call(req.port->core, &req);
+}
+
+static int core_fdb_age(struct dp_core *core, struct dp_request *req)
+{
+	uint64_t max_age = *(const unsigned *)req->arg;
+	uint64_t now = now_s();
+
+	for (unsigned i = 0; i < core->n_ports; i++)
+		fdb_age(core->ports[i]->fdb, now, max_age, release_ah, NULL);
+	return 0;
+}
+
+void dp_fdb_age_all(unsigned max_age_s)
+{
+	for (unsigned i = 0; i < dp.n_cores; i++) {
+		struct dp_request req = { .fn = core_fdb_age,
+					  .arg = &max_age_s };
+
+		dp_core_call(&dp.cores[i], &req);
+	}
+}
