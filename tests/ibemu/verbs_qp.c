@@ -180,25 +180,36 @@ void ibemu_qp_close_ring(struct ibemu_qp *qp)
 	atomic_store(&h->posted, qp->rq_head);
 }
 
+/* Complete (or, for RESET, drop) every outstanding receive WR. The RQ lock
+ * is released before the CQ lock is taken: ibv_poll_cq takes them in the
+ * other order. */
 static void flush_rq(struct ibemu_qp *qp, bool rcq_locked, bool completions)
 {
 	struct ibemu_cq *rcq = to_cq(qp->ibv.recv_cq);
+	uint64_t *ids = NULL;
+	uint32_t n = 0;
 
 	pthread_spin_lock(&qp->rq_lock);
+	uint64_t cnt = qp->wqe_tail - qp->wqe_head;
+	if (completions && cnt)
+		ids = malloc(cnt * sizeof(*ids));
 	for (; qp->wqe_head < qp->wqe_tail; qp->wqe_head++) {
 		struct ibemu_recv_wqe *w = (struct ibemu_recv_wqe *)(qp->rq_wqes +
 			(qp->wqe_head & (qp->rq_slots - 1)) * qp->rq_wqe_size);
-		if (!completions)
-			continue;
+		if (ids)
+			ids[n++] = w->wr_id;
+	}
+	pthread_spin_unlock(&qp->rq_lock);
+	for (uint32_t i = 0; i < n; i++) {
 		struct ibv_wc wc = {
-			.wr_id = w->wr_id,
+			.wr_id = ids[i],
 			.status = IBV_WC_WR_FLUSH_ERR,
 			.opcode = IBV_WC_RECV,
 			.qp_num = qp->ibv.qp_num,
 		};
 		ibemu_cq_push(rcq, &wc, NULL, 0, rcq_locked);
 	}
-	pthread_spin_unlock(&qp->rq_lock);
+	free(ids);
 }
 
 void ibemu_qp_to_error(struct ibemu_qp *qp, bool rcq_locked)
