@@ -1,16 +1,445 @@
-/* Hostile frontend behaviours, one table row per case. */
+/* Hostile frontend behaviours, one table row per case. Each case misbehaves
+ * once, then watches the backend for a while and reports what it did:
+ * connection closed or not, replies and NACKs, used entries written, guest
+ * bytes outside every buffer changed, ring indexes at stop. */
 #include "vhu.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/virtio_net.h>
+
+#define OBSERVE_MS 1000u
+#define BAD_GPA 0x7000000000ull
+
+struct hctx {
+	struct vhu_dev d;
+	unsigned replies;
+	unsigned nacks;
+	unsigned send_errors;
+	uint16_t used0[2];
+	char note[160];
+};
+
+/* How far the normal setup goes before the case runs; RUNNING_NO_RX leaves
+ * the RX ring without buffers for the case to post its own. */
+enum setup { SETUP_CONNECT, SETUP_MEM, SETUP_RUNNING, SETUP_RUNNING_NO_RX };
+
+struct hcase {
+	const char *name;
+	const char *what;
+	enum setup setup;
+	bool hold; /* observe for the whole --timeout, not OBSERVE_MS */
+	int (*run)(struct hctx *h);
+};
+
+/* Records a request's outcome without stopping the case. */
+static void tally(struct hctx *h, int r)
+{
+	if (r == 0)
+		h->replies++;
+	else if (r == -EREMOTEIO)
+		h->nacks++;
+	else
+		h->send_errors++;
+}
+
+/* Publishes one head on the TX ring. */
+static void tx_head(struct hctx *h, uint16_t head)
+{
+	vhu_vq_push(&h->d.vq[1], head);
+	vhu_vq_publish(&h->d.vq[1]);
+}
+
+static void set_desc(struct vhu_dev *d, unsigned q, uint16_t i, uint64_t addr,
+		     uint32_t len, uint16_t flags, uint16_t next)
+{
+	d->vq[q].desc[i] = (struct vring_desc){ .addr = addr, .len = len,
+						.flags = flags, .next = next };
+}
+
+/* A TX frame buffer in guest memory: virtio-net header + Ethernet frame. */
+static uint64_t tx_frame(struct hctx *h, uint32_t flen, uint16_t flags,
+			 uint16_t cstart, uint16_t coff)
+{
+	struct vhu_dev *d = &h->d;
+	uint64_t gpa = vhu_mem_alloc(&d->mem, 0, d->hdr_len + flen, 64);
+	uint8_t *p = vhu_gpa_va(&d->mem, gpa, d->hdr_len + flen);
+	struct virtio_net_hdr_mrg_rxbuf vh = { 0 };
+
+	vh.hdr.flags = (uint8_t)flags;
+	vh.hdr.csum_start = cstart;
+	vh.hdr.csum_offset = coff;
+	memcpy(p, &vh, d->hdr_len);
+	memset(p + d->hdr_len, 0xff, 6);
+	memcpy(p + d->hdr_len + 6, d->o.mac, 6);
+	p[d->hdr_len + 12] = 0x88;
+	p[d->hdr_len + 13] = 0xb5;
+	return gpa;
+}
+
+/* ---- ring cases ------------------------------------------------------------ */
+
+static int c_desc_out_of_range(struct hctx *h)
+{
+	set_desc(&h->d, 1, 0, BAD_GPA, 128, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_desc_straddle(struct hctx *h)
+{
+	const struct vhu_region *r = &h->d.mem.r[0];
+	set_desc(&h->d, 1, 0, r->gpa + r->size - 64, 256, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_chain_loop(struct hctx *h)
+{
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	set_desc(&h->d, 1, 0, f, h->d.hdr_len + 30, VRING_DESC_F_NEXT, 1);
+	set_desc(&h->d, 1, 1, f + h->d.hdr_len + 30, 30, VRING_DESC_F_NEXT, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+/* An indirect table twice the ring size, linked linearly, no loop. */
+static int c_chain_too_long(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	unsigned n = 2u * d->vq[1].num;
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	uint64_t t = vhu_mem_alloc(&d->mem, 0, 16ull * n, 16);
+	struct vring_desc *tbl = vhu_gpa_va(&d->mem, t, 16ull * n);
+
+	for (unsigned i = 0; i < n; i++)
+		tbl[i] = (struct vring_desc){ .addr = f, .len = 1,
+			.flags = i + 1 < n ? VRING_DESC_F_NEXT : 0,
+			.next = (uint16_t)(i + 1) };
+	tbl[0].len = d->hdr_len;
+	set_desc(d, 1, 0, t, 16 * n, VRING_DESC_F_INDIRECT, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_indirect_nested(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	uint64_t t = vhu_mem_alloc(&d->mem, 0, 32, 16);
+	struct vring_desc *tbl = vhu_gpa_va(&d->mem, t, 32);
+
+	tbl[0] = (struct vring_desc){ .addr = f, .len = d->hdr_len + 60,
+				      .flags = VRING_DESC_F_NEXT, .next = 1 };
+	tbl[1] = (struct vring_desc){ .addr = t, .len = 32,
+				      .flags = VRING_DESC_F_INDIRECT };
+	set_desc(d, 1, 0, t, 32, VRING_DESC_F_INDIRECT, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_indirect_bad_len(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	uint64_t t = vhu_mem_alloc(&d->mem, 0, 32, 16);
+	struct vring_desc *tbl = vhu_gpa_va(&d->mem, t, 32);
+
+	tbl[0] = (struct vring_desc){ .addr = f, .len = d->hdr_len + 60 };
+	/* Not a multiple of 16, and longer than the table in memory. */
+	set_desc(d, 1, 0, t, 16 * 4096 + 7, VRING_DESC_F_INDIRECT, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_zero_len(struct hctx *h)
+{
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	set_desc(&h->d, 1, 0, f, 0, VRING_DESC_F_NEXT, 1);
+	set_desc(&h->d, 1, 1, f, 0, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+static int c_avail_idx_jump(struct hctx *h)
+{
+	struct vhu_vq *vq = &h->d.vq[1];
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+
+	for (uint16_t i = 0; i < vq->num; i++) {
+		set_desc(&h->d, 1, i, f, h->d.hdr_len + 60, 0, 0);
+		vq->avail->ring[i] = i;
+	}
+	vq->avail_idx = (uint16_t)(vq->avail_idx + vq->num + 10);
+	vhu_vq_publish(vq);
+	return 0;
+}
+
+static int c_head_out_of_range(struct hctx *h)
+{
+	tx_head(h, (uint16_t)(h->d.vq[1].num + 5));
+	return 0;
+}
+
+static int c_csum_out_of_frame(struct hctx *h)
+{
+	uint64_t f = tx_frame(h, 60, VIRTIO_NET_HDR_F_NEEDS_CSUM, 1000, 1000);
+	set_desc(&h->d, 1, 0, f, h->d.hdr_len + 60, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+/* RX chains of 4 + 4 + 4 + 1536 bytes, each piece in its own allocation
+ * with canary around it; a frame sent to this port (by another frontend)
+ * must be written in pieces. */
+static int c_rx_hdr_split3(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	struct vhu_vq *vq = &d->vq[0];
+	unsigned chains = vq->num / 4;
+	static const uint32_t piece[4] = { 4, 4, 4, 1536 };
+
+	for (unsigned c = 0; c < chains; c++) {
+		for (unsigned j = 0; j < 4; j++) {
+			uint16_t i = (uint16_t)(c * 4 + j);
+			uint64_t g = vhu_mem_alloc(&d->mem, j % d->mem.nregions,
+						   piece[j], 4);
+			if (g == UINT64_MAX)
+				return -ENOMEM;
+			set_desc(d, 0, i, g, piece[j],
+				 VRING_DESC_F_WRITE | (j < 3 ? VRING_DESC_F_NEXT : 0),
+				 (uint16_t)(i + 1));
+		}
+		vhu_vq_push(vq, (uint16_t)(c * 4));
+	}
+	vhu_vq_publish(vq);
+	snprintf(h->note, sizeof(h->note),
+		 "%u RX chains of 4+4+4+1536 bytes posted", chains);
+	return 0;
+}
+
+/* ---- protocol cases ---------------------------------------------------------- */
+
+static int send_mem_table(struct hctx *h, const struct vhu_region_wire *r,
+			  unsigned n)
+{
+	struct vhu_mem_wire w;
+	int fds[VHU_MAX_REGIONS];
+
+	memset(&w, 0, sizeof(w));
+	w.nregions = n;
+	for (unsigned i = 0; i < n; i++) {
+		w.r[i] = r[i];
+		fds[i] = h->d.mem.fd;
+	}
+	int rc = vhu_request(&h->d, VHU_SET_MEM_TABLE, &w,
+			     8 + n * (uint32_t)sizeof(w.r[0]), fds, n, NULL);
+	tally(h, rc);
+	return 0;
+}
+
+static int c_memtable_overlap(struct hctx *h)
+{
+	struct vhu_mem *m = &h->d.mem;
+	struct vhu_region_wire r[2] = {
+		{ 0, m->size, (uint64_t)(uintptr_t)m->base, 0 },
+		{ m->size / 2, m->size / 2, (uint64_t)(uintptr_t)m->base, 0 },
+	};
+	return send_mem_table(h, r, 2);
+}
+
+static int c_memtable_huge(struct hctx *h)
+{
+	struct vhu_mem *m = &h->d.mem;
+	struct vhu_region_wire r = { 0, 1ull << 40, (uint64_t)(uintptr_t)m->base, 0 };
+	return send_mem_table(h, &r, 1);
+}
+
+static int c_repeat_set_mem_table(struct hctx *h)
+{
+	struct vhu_mem *m = &h->d.mem;
+	struct vhu_region_wire r = { 0, m->size, (uint64_t)(uintptr_t)m->base, 0 };
+	for (unsigned i = 0; i < 100 && !h->d.closed; i++)
+		send_mem_table(h, &r, 1);
+	return 0;
+}
+
+static int c_extra_fds(struct hctx *h)
+{
+	int fds[3];
+	struct vhu_msg m;
+
+	for (unsigned i = 0; i < 3; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	tally(h, vhu_request(&h->d, VHU_GET_FEATURES, NULL, 0, fds, 3, &m));
+	tally(h, vhu_request(&h->d, VHU_SET_OWNER, NULL, 0, fds, 3, NULL));
+	for (unsigned i = 0; i < 3; i++)
+		close(fds[i]);
+	/* Still usable afterwards? */
+	tally(h, vhu_request(&h->d, VHU_GET_FEATURES, NULL, 0, NULL, 0, &m));
+	return 0;
+}
+
+static int c_bad_msg_size(struct hctx *h)
+{
+	static uint8_t junk[8192];
+	int r = vhu_msg_send(h->d.sock, VHU_SET_FEATURES, VHU_HDR_VERSION, junk,
+			     sizeof(junk), NULL, 0);
+	if (r)
+		h->send_errors++;
+	return 0;
+}
+
+static int c_truncated_msg(struct hctx *h)
+{
+	struct vhu_msg_hdr hd = { VHU_SET_MEM_TABLE, VHU_HDR_VERSION, 40 };
+	if (send(h->d.sock, &hd, sizeof(hd), MSG_NOSIGNAL) != sizeof(hd))
+		h->send_errors++;
+	snprintf(h->note, sizeof(h->note),
+		 "header of SET_MEM_TABLE sent, payload withheld");
+	return 0;
+}
+
+static int c_pipe_callfd(struct hctx *h)
+{
+	int p[2];
+	uint64_t idx;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	for (idx = 0; idx < 2; idx++)
+		tally(h, vhu_request(&h->d, VHU_SET_VRING_CALL, &idx, 8, &p[1], 1,
+				     NULL));
+	close(p[1]);
+	/* Valid traffic so that the backend calls: many small TX frames. */
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	struct vhu_vq *vq = &h->d.vq[1];
+	for (uint16_t i = 0; i < vq->num; i++) {
+		set_desc(&h->d, 1, i, f, h->d.hdr_len + 60, 0, 0);
+		vhu_vq_push(vq, i);
+	}
+	vhu_vq_publish(vq);
+	/* Keep the read end, never read: the pipe fills. */
+	close(h->d.vq[1].callfd);
+	h->d.vq[1].callfd = p[0];
+	close(h->d.vq[0].callfd);
+	h->d.vq[0].callfd = -1;
+	return 0;
+}
+
+static const struct hcase cases[] = {
+	{ "desc-out-of-range", "TX descriptor address outside every region", SETUP_RUNNING, false, c_desc_out_of_range },
+	{ "desc-straddle", "TX descriptor crossing the end of region 0", SETUP_RUNNING, false, c_desc_straddle },
+	{ "chain-loop", "TX chain whose next points back to its head", SETUP_RUNNING, false, c_chain_loop },
+	{ "chain-too-long", "indirect chain of 2x ring size descriptors", SETUP_RUNNING, false, c_chain_too_long },
+	{ "indirect-nested", "indirect table containing an indirect descriptor", SETUP_RUNNING, false, c_indirect_nested },
+	{ "indirect-bad-len", "indirect table length not a multiple of 16 and oversized", SETUP_RUNNING, false, c_indirect_bad_len },
+	{ "zero-len", "TX chain of two zero-length descriptors", SETUP_RUNNING, false, c_zero_len },
+	{ "avail-idx-jump", "TX avail->idx ring size + 10 ahead", SETUP_RUNNING, false, c_avail_idx_jump },
+	{ "head-out-of-range", "TX avail entry >= ring size", SETUP_RUNNING, false, c_head_out_of_range },
+	{ "csum-out-of-frame", "NEEDS_CSUM with csum_start/offset beyond the frame", SETUP_RUNNING, false, c_csum_out_of_frame },
+	{ "rx-hdr-split3", "RX chains whose virtio-net header spans three descriptors", SETUP_RUNNING_NO_RX, true, c_rx_hdr_split3 },
+	{ "memtable-overlap", "SET_MEM_TABLE with two overlapping regions", SETUP_CONNECT, false, c_memtable_overlap },
+	{ "memtable-huge", "SET_MEM_TABLE region of 1 TiB over a small memfd", SETUP_CONNECT, false, c_memtable_huge },
+	{ "repeat-set-mem-table", "100 SET_MEM_TABLE on a running device", SETUP_RUNNING, false, c_repeat_set_mem_table },
+	{ "extra-fds", "GET_FEATURES and SET_OWNER carrying 3 fds", SETUP_CONNECT, false, c_extra_fds },
+	{ "bad-msg-size", "SET_FEATURES whose header says 8192 bytes", SETUP_CONNECT, false, c_bad_msg_size },
+	{ "truncated-msg", "message header without its payload, connection held", SETUP_MEM, true, c_truncated_msg },
+	{ "pipe-callfd", "call fds are a pipe that is never read", SETUP_RUNNING, false, c_pipe_callfd },
+};
 
 void vhu_hostile_list(void)
 {
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		printf("%-22s %s\n", cases[i].name, cases[i].what);
+}
+
+static int setup(struct hctx *h, const struct vhu_opts *o, enum setup s)
+{
+	int r = vhu_dev_connect(&h->d, o);
+
+	if (r || (r = vhu_dev_negotiate(&h->d)))
+		return r;
+	if (s == SETUP_CONNECT)
+		return 0;
+	if ((r = vhu_dev_set_mem_table(&h->d)) || (r = vhu_net_init(&h->d)))
+		return r;
+	if (s == SETUP_MEM)
+		return 0;
+	if (s == SETUP_RUNNING)
+		vhu_net_rx_refill(&h->d);
+	for (unsigned q = 0; q < 2 && !r; q++)
+		r = vhu_dev_start_ring(&h->d, q);
+	return r;
 }
 
 int vhu_hostile_run(const struct vhu_opts *o, const char *name)
 {
-	(void)o;
-	fprintf(stderr, "vhu-frontend: unknown hostile case %s\n", name);
-	return 2;
+	const struct hcase *hc = NULL;
+	struct vhu_opts ho = *o;
+	static struct hctx h;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(cases[i].name, name))
+			hc = &cases[i];
+	if (!hc) {
+		fprintf(stderr, "vhu-frontend: unknown hostile case '%s' "
+				"(vhu-frontend hostile list)\n", name);
+		return 2;
+	}
+	ho.features_mask |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	memset(&h, 0, sizeof(h));
+	int r = setup(&h, &ho, hc->setup);
+	if (r) {
+		printf("{\"cmd\":\"hostile\",\"case\":\"%s\",\"ok\":false,"
+		       "\"error\":\"setup: %s\"}\n", name,
+		       h.d.err[0] ? h.d.err : strerror(-r));
+		vhu_dev_close(&h.d);
+		return 2;
+	}
+	bool rings = hc->setup >= SETUP_RUNNING;
+	if (rings) {
+		h.used0[0] = vhu_vq_used_idx(&h.d.vq[0]);
+		h.used0[1] = vhu_vq_used_idx(&h.d.vq[1]);
+	}
+	fprintf(stderr, "vhu: hostile %s ready on %s\n", name, o->socket);
+	int cr = hc->run(&h);
+
+	unsigned window = o->timeout_ms < OBSERVE_MS || hc->hold ?
+				  o->timeout_ms : OBSERVE_MS;
+	bool closed = vhu_peer_closed(&h.d, window);
+	uint64_t changed = vhu_mem_canary_changed(&h.d.mem);
+	uint16_t used[2] = { 0, 0 };
+	if (rings) {
+		used[0] = vhu_vq_used_idx(&h.d.vq[0]);
+		used[1] = vhu_vq_used_idx(&h.d.vq[1]);
+	}
+	/* Still talking? A short-timeout stop tells a hang from a clean stop. */
+	bool stop_ok = false;
+	if (!closed && rings) {
+		h.d.o.timeout_ms = window;
+		stop_ok = vhu_dev_stop(&h.d) == 0;
+		closed = h.d.closed;
+	}
+	printf("{\"cmd\":\"hostile\",\"case\":\"%s\",\"what\":\"%s\","
+	       "\"ok\":%s,\"backend_closed\":%s,\"replies\":%u,\"nacks\":%u,"
+	       "\"send_errors\":%u,\"used_written\":[%u,%u],"
+	       "\"canary_changed\":%llu,\"stop_replied\":%s,"
+	       "\"vring_base\":[%u,%u],\"note\":\"%s\",\"error\":\"%s\"}\n",
+	       name, hc->what, cr == 0 ? "true" : "false",
+	       closed ? "true" : "false", h.replies, h.nacks, h.send_errors,
+	       (uint16_t)(used[0] - h.used0[0]), (uint16_t)(used[1] - h.used0[1]),
+	       (unsigned long long)changed,
+	       stop_ok ? "true" : "false", h.d.base_at_stop[0],
+	       h.d.base_at_stop[1], h.note, h.d.err);
+	fflush(stdout);
+	vhu_dev_close(&h.d);
+	return cr == 0 ? 0 : 2;
 }
