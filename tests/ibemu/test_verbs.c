@@ -285,6 +285,58 @@ static void test_recv_too_small_and_flush(void **state)
 	ibv_destroy_qp(b);
 }
 
+/* What a daemon does when a QP fell into error: RESET, back to RTS,
+ * repost, and traffic flows again. */
+static void test_recover_from_error(void **state)
+{
+	struct tu_node *n = *state;
+	struct ibv_qp *a = tu_qp(n, TU_QKEY, 1, 0, 16), *b = tu_qp(n, TU_QKEY, 0, 0, 16);
+	struct ibv_ah *ah = tu_ah(n, n->lid, NULL);
+	struct ibv_qp_attr at = { .qp_state = IBV_QPS_ERR };
+	struct ibv_wc wc[8];
+
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(tu_post_recv(b, n->mr, n->buf, 4096, 1), 0);
+		assert_int_equal(tu_send(a, ah, b->qp_num, TU_QKEY, n->buf + 8192, 100,
+					 n->mr->lkey, 0, 2), 0);
+		assert_int_equal(tu_poll(n->cq, wc, 2, 1000), 2);
+		assert_int_equal(wc[0].status, IBV_WC_SUCCESS);
+		assert_int_equal(wc[1].status, IBV_WC_SUCCESS);
+		/* a message that arrives while b is in error is dropped */
+		at.qp_state = IBV_QPS_ERR;
+		assert_int_equal(ibv_modify_qp(b, &at, IBV_QP_STATE), 0);
+		assert_int_equal(tu_send(a, ah, b->qp_num, TU_QKEY, n->buf + 8192, 100,
+					 n->mr->lkey, 0, 3), 0);
+		assert_int_equal(tu_poll(n->cq, wc, 8, 50), 1);
+		at.qp_state = IBV_QPS_RESET;
+		assert_int_equal(ibv_modify_qp(b, &at, IBV_QP_STATE), 0);
+		at.qp_state = IBV_QPS_INIT;
+		at.port_num = 1;
+		at.pkey_index = 0;
+		at.qkey = TU_QKEY;
+		assert_int_equal(ibv_modify_qp(b, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+					       IBV_QP_PORT | IBV_QP_QKEY), 0);
+		/* receives posted in INIT are kept for RTR */
+		assert_int_equal(tu_post_recv(b, n->mr, n->buf, 4096, 4), 0);
+		at.qp_state = IBV_QPS_RTR;
+		assert_int_equal(ibv_modify_qp(b, &at, IBV_QP_STATE), 0);
+		at.qp_state = IBV_QPS_RTS;
+		at.sq_psn = 0;
+		assert_int_equal(ibv_modify_qp(b, &at, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+		assert_int_equal(tu_send(a, ah, b->qp_num, TU_QKEY, n->buf + 8192, 100,
+					 n->mr->lkey, 0, 5), 0);
+		assert_int_equal(tu_poll(n->cq, wc, 2, 1000), 2);
+		int recv_ok = 0;
+		for (int i = 0; i < 2; i++)
+			recv_ok += wc[i].opcode == IBV_WC_RECV && wc[i].wr_id == 4 &&
+				   wc[i].status == IBV_WC_SUCCESS;
+		assert_int_equal(recv_ok, 1);
+	}
+	ibv_destroy_ah(ah);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+}
+
 static void test_mtu_inline_signaling(void **state)
 {
 	struct tu_node *n = *state;
@@ -449,6 +501,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drops_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lkey_and_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recv_too_small_and_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_from_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtu_inline_signaling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comp_channel, setup, teardown),
