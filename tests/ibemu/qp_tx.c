@@ -10,6 +10,14 @@
 
 #include "ibemu_int.h"
 
+/* per sending thread: no sharing, no tearing */
+struct credit_cache {
+	uint32_t qpn;
+	uint32_t epoch;
+	uint64_t posted;
+};
+static _Thread_local struct credit_cache credit_cache[IBEMU_MAX_QPS];
+
 static void deliver_ring(struct ring_hdr *h, uint32_t dest_node,
 			 const struct ibemu_msg *m)
 {
@@ -24,13 +32,22 @@ static void deliver_ring(struct ring_hdr *h, uint32_t dest_node,
 		IBEMU_COUNT(dn, drop_fault);
 		return;
 	}
+	/* The receiver's `posted` line is re-read only when the credits seen
+	 * last time are used up (or the inbox was closed since). */
+	struct credit_cache *cc = &credit_cache[h->qpn & IBEMU_QP_IDX_MASK];
 	uint64_t c = atomic_load_explicit(&h->claimed, memory_order_acquire);
 	for (;;) {
 		if (c & IBEMU_CLOSED_BIT) {
 			IBEMU_COUNT(dn, drop_qp_state);
 			return;
 		}
-		if (c >= atomic_load_explicit(&h->posted, memory_order_acquire)) {
+		uint32_t epoch = atomic_load_explicit(&h->epoch, memory_order_acquire);
+		if (cc->qpn != h->qpn || cc->epoch != epoch || c >= cc->posted) {
+			cc->qpn = h->qpn;
+			cc->epoch = epoch;
+			cc->posted = atomic_load_explicit(&h->posted, memory_order_acquire);
+		}
+		if (c >= cc->posted) {
 			IBEMU_COUNT(dn, drop_no_recv);
 			return;
 		}

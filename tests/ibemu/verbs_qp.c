@@ -166,7 +166,13 @@ fail_free:
 void ibemu_qp_close_ring(struct ibemu_qp *qp)
 {
 	struct ring_hdr *h = qp->ring;
-	uint64_t c = atomic_fetch_or(&h->claimed, IBEMU_CLOSED_BIT) & ~IBEMU_CLOSED_BIT;
+	uint64_t c = atomic_fetch_or(&h->claimed, IBEMU_CLOSED_BIT);
+
+	if (c & IBEMU_CLOSED_BIT) {
+		/* already closed: only WRs posted meanwhile (INIT) are dropped */
+		atomic_store(&h->posted, qp->rq_head);
+		return;
+	}
 
 	for (uint64_t i = qp->rq_head; i < c; i++) {
 		struct slot_hdr *s = ring_slot(h, i);
@@ -175,9 +181,13 @@ void ibemu_qp_close_ring(struct ibemu_qp *qp)
 		for (int t = 0; t < 100000 && atomic_load(&s->seq) != i + 1; t++)
 			;
 	}
-	if (c > qp->rq_head)
-		qp->rq_head = c;
+	/* Burn one index: once reopened, `claimed` never again takes a value
+	 * a sender may have read before the close, so its CAS cannot succeed
+	 * on a stale value (no ABA), and senders' cached `posted` values are
+	 * invalidated by the epoch. */
+	qp->rq_head = (c > qp->rq_head ? c : qp->rq_head) + 1;
 	atomic_store(&h->posted, qp->rq_head);
+	atomic_fetch_add(&h->epoch, 1);
 }
 
 /* Complete (or, for RESET, drop) every outstanding receive WR. The RQ lock
