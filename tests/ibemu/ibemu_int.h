@@ -322,8 +322,8 @@ int ibemu_qp_rx_progress(struct ibemu_qp *qp, struct ibv_wc *wc, int max);
 uint64_t ibemu_qp_rx_pending(struct ibemu_qp *qp);
 void ibemu_qp_to_error(struct ibemu_qp *qp, bool rcq_locked);
 void ibemu_qp_close_ring(struct ibemu_qp *qp);
-struct ibv_qp *ibemu_qp_create(struct ibv_pd *pd,
-			       struct ibv_qp_init_attr *attr);
+struct ibv_qp *ibemu_create_qp_ex(struct ibv_context *ctx,
+				  struct ibv_qp_init_attr_ex *ax);
 
 /* mcast.c */
 int ibemu_mcast_find_or_create(const uint8_t mgid[16], uint16_t lid_hint,

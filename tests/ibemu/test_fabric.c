@@ -165,6 +165,35 @@ static void test_mcast_every_node(void **state)
 	assert_int_equal(tu_send(a, ah, b->qp_num, MC_QKEY, n.buf, 8, n.mr->lkey, 0, 5), 0);
 	tu_counters(&c1);
 	assert_int_equal(c1.drop_mcast_qpn - c0.drop_mcast_qpn, 1);
+	/* a QP created with IBV_QP_CREATE_BLOCK_SELF_MCAST_LB does not get
+	 * its own multicast back; the other QP still does */
+	struct ibv_qp_init_attr_ex ax = {
+		.send_cq = n.cq, .recv_cq = n.cq, .qp_type = IBV_QPT_UD,
+		.cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS,
+		.pd = n.pd, .create_flags = IBV_QP_CREATE_BLOCK_SELF_MCAST_LB,
+	};
+	struct ibv_qp *s = ibv_create_qp_ex(n.ctx, &ax);
+	assert_non_null(s);
+	struct ibv_qp_attr at = { .qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = MC_QKEY };
+	assert_int_equal(ibv_modify_qp(s, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				       IBV_QP_PORT | IBV_QP_QKEY), 0);
+	at.qp_state = IBV_QPS_RTR;
+	assert_int_equal(ibv_modify_qp(s, &at, IBV_QP_STATE), 0);
+	at.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(s, &at, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+	assert_int_equal(ibv_attach_mcast(s, &mgid, 0), 0);
+	assert_int_equal(tu_post_recv(s, n.mr, n.buf + 16384, 4096, 6), 0);
+	assert_int_equal(tu_send(s, ah, 0xFFFFFF, MC_QKEY, n.buf, 8, n.mr->lkey,
+				 IBV_SEND_SIGNALED, 7), 0);
+	int r = tu_poll(n.cq, wc, 4, 200);
+	/* a's earlier send (QPN check), s's send, b's receive (wr 4) */
+	assert_int_equal(r, 3);
+	for (int i = 0; i < r; i++)
+		assert_int_not_equal(wc[i].wr_id, 6);
+	assert_int_equal(ibv_detach_mcast(s, &mgid, 0), 0);
+	ibv_destroy_qp(s);
 	assert_int_equal(ibv_detach_mcast(a, &mgid, 0), 0);
 	assert_int_equal(ibv_detach_mcast(b, &mgid, 0), 0);
 	assert_int_equal(ibv_detach_mcast(b, &mgid, 0), EINVAL);

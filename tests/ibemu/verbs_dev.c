@@ -299,6 +299,7 @@ IBEMU_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	v->query_port = query_port;
 	v->query_device_ex = query_device_ex;
 	v->query_rt_values = query_rt_values;
+	v->create_qp_ex = ibemu_create_qp_ex;
 	return ctx;
 fail:
 	free(c);

@@ -161,6 +161,35 @@ fail_free:
 	return NULL;
 }
 
+/* ibv_create_qp_ex: PD and the multicast self-loopback block only. */
+struct ibv_qp *ibemu_create_qp_ex(struct ibv_context *ctx,
+				  struct ibv_qp_init_attr_ex *ax)
+{
+	const uint32_t known = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS;
+
+	(void)ctx;
+	if ((ax->comp_mask & ~known) || !(ax->comp_mask & IBV_QP_INIT_ATTR_PD) ||
+	    ((ax->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
+	     (ax->create_flags & ~(uint32_t)IBV_QP_CREATE_BLOCK_SELF_MCAST_LB))) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	struct ibv_qp_init_attr a = {
+		.qp_context = ax->qp_context, .send_cq = ax->send_cq,
+		.recv_cq = ax->recv_cq, .srq = ax->srq, .cap = ax->cap,
+		.qp_type = ax->qp_type, .sq_sig_all = ax->sq_sig_all,
+	};
+	struct ibv_qp *qp = ibv_create_qp(ax->pd, &a);
+	if (!qp)
+		return NULL;
+	ax->cap = a.cap;
+	if ((ax->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
+	    (ax->create_flags & IBV_QP_CREATE_BLOCK_SELF_MCAST_LB))
+		atomic_fetch_or(&((struct ibemu_qp *)qp)->ring->flags,
+				IBEMU_RING_BLOCK_SELF_MC);
+	return qp;
+}
+
 /* Freeze the inbox: no sender can claim a credit afterwards. Messages
  * already written are discarded (their WQEs are flushed by the caller). */
 void ibemu_qp_close_ring(struct ibemu_qp *qp)
