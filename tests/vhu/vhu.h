@@ -320,6 +320,15 @@ const char *vhu_check_name(enum vhu_check c);
 int vhu_hostile_run(const struct vhu_opts *o, const char *name);
 void vhu_hostile_list(void);
 
+/* JSON summary line: vj_key opens the object on first use, vj_end closes it. */
+void vj_key(const char *k);
+void vj_u64(const char *k, uint64_t v);
+void vj_hex(const char *k, uint64_t v);
+void vj_dbl(const char *k, double v);
+void vj_bool(const char *k, bool v);
+void vj_str(const char *k, const char *v);
+void vj_end(void);
+
 uint64_t vhu_now_ns(void);
 int vhu_parse_mac(const char *s, uint8_t mac[6]);
 void vhu_fmt_mac(const uint8_t mac[6], char out[18]);

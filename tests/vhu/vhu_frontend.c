@@ -191,71 +191,34 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
-/* ---- JSON ------------------------------------------------------------------ */
-
-static bool json_first = true;
-
-static void jkey(const char *k)
-{
-	printf("%s\"%s\":", json_first ? "{" : ",", k);
-	json_first = false;
-}
-static void ju(const char *k, uint64_t v) { jkey(k); printf("%llu", (unsigned long long)v); }
-static void jx(const char *k, uint64_t v) { jkey(k); printf("\"0x%llx\"", (unsigned long long)v); }
-static void jd(const char *k, double v) { jkey(k); printf("%.3f", v); }
-static void jb(const char *k, bool v) { jkey(k); printf(v ? "true" : "false"); }
-static void js(const char *k, const char *v)
-{
-	jkey(k);
-	if (!v) {
-		printf("null");
-		return;
-	}
-	putchar('"');
-	for (; *v; v++)
-		if (*v == '"' || *v == '\\')
-			printf("\\%c", *v);
-		else if ((unsigned char)*v < 0x20)
-			printf("\\u%04x", *v);
-		else
-			putchar(*v);
-	putchar('"');
-}
-static void jend(void)
-{
-	printf("}\n");
-	fflush(stdout);
-	json_first = true;
-}
-
 static void report_dev(struct vhu_dev *d, bool ok, double elapsed_s)
 {
-	jb("ok", ok);
-	js("error", d->err[0] ? d->err : NULL);
-	jx("features_offered", d->features_offered);
-	jx("features", d->features);
-	jx("protocol_features_offered", d->proto_offered);
-	jx("protocol_features", d->proto);
-	ju("hdr_len", d->hdr_len);
-	ju("ring", d->o.ring);
-	ju("regions", d->o.regions);
-	jb("stopped", d->stopped);
-	jkey("vring_base");
+	vj_bool("ok", ok);
+	vj_str("error", d->err[0] ? d->err : NULL);
+	vj_hex("features_offered", d->features_offered);
+	vj_hex("features", d->features);
+	vj_hex("protocol_features_offered", d->proto_offered);
+	vj_hex("protocol_features", d->proto);
+	vj_u64("hdr_len", d->hdr_len);
+	vj_u64("ring", d->o.ring);
+	vj_u64("regions", d->o.regions);
+	vj_bool("stopped", d->stopped);
+	vj_key("vring_base");
 	printf("[%u,%u]", d->base_at_stop[0], d->base_at_stop[1]);
-	ju("rx_frames", d->rx_frames);
-	ju("rx_bytes", d->rx_bytes);
-	ju("rx_bad_used", d->rx_bad_used);
-	ju("rx_max_num_buffers", d->rx_max_bufs);
-	ju("rx_needs_csum", d->rx_flags_needs_csum);
-	ju("rx_data_valid", d->rx_flags_data_valid);
-	ju("tx_frames", d->tx_frames);
-	ju("tx_bytes", d->tx_bytes);
-	ju("tx_completed", d->tx_reaped);
-	ju("tx_bad_used", d->tx_bad_used);
-	ju("kicks", d->vq[0].kicks + d->vq[1].kicks);
-	ju("calls", d->vq[0].calls + d->vq[1].calls);
-	ju("canary_changed", d->mem.base ? vhu_mem_canary_changed(&d->mem) : 0);
-	jd("elapsed_s", elapsed_s);
+	vj_u64("rx_frames", d->rx_frames);
+	vj_u64("rx_bytes", d->rx_bytes);
+	vj_u64("rx_bad_used", d->rx_bad_used);
+	vj_u64("rx_max_num_buffers", d->rx_max_bufs);
+	vj_u64("rx_needs_csum", d->rx_flags_needs_csum);
+	vj_u64("rx_data_valid", d->rx_flags_data_valid);
+	vj_u64("tx_frames", d->tx_frames);
+	vj_u64("tx_bytes", d->tx_bytes);
+	vj_u64("tx_completed", d->tx_reaped);
+	vj_u64("tx_bad_used", d->tx_bad_used);
+	vj_u64("kicks", d->vq[0].kicks + d->vq[1].kicks);
+	vj_u64("calls", d->vq[0].calls + d->vq[1].calls);
+	vj_u64("canary_changed", d->mem.base ? vhu_mem_canary_changed(&d->mem) : 0);
+	vj_dbl("elapsed_s", elapsed_s);
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -544,12 +507,12 @@ int main(int argc, char **argv)
 	bool ok = proto_ok;
 	int exit_code = 0;
 
-	jkey("cmd");
+	vj_key("cmd");
 	printf("\"%s\"", c.cmd);
 	if (!strcmp(c.cmd, "send")) {
 		ok = ok && d.tx_frames == c.count && d.tx_reaped == c.count;
-		ju("sent", d.tx_frames);
-		jd("pps", el > 0 ? (double)d.tx_frames / el : 0);
+		vj_u64("sent", d.tx_frames);
+		vj_dbl("pps", el > 0 ? (double)d.tx_frames / el : 0);
 	} else if (!strcmp(c.cmd, "recv")) {
 		uint64_t bad = st.bad[1] + st.bad[2] + st.bad[3] + st.bad[4];
 		uint64_t dups = 0, oor = 0, reord = 0, uniq = 0;
@@ -559,22 +522,22 @@ int main(int argc, char **argv)
 			reord += st.s[i].reordered;
 			uniq += st.s[i].unique;
 		}
-		ju("received", st.good + bad);
-		ju("good", st.good);
-		ju("bad", bad);
-		ju("bad_len", st.bad[VHU_CHECK_BAD_LEN]);
-		ju("bad_pattern", st.bad[VHU_CHECK_BAD_PATTERN]);
-		ju("bad_csum", st.bad[VHU_CHECK_BAD_CSUM]);
-		ju("not_test", st.bad[VHU_CHECK_NOT_TEST]);
-		ju("filtered", st.filtered);
-		ju("duplicates", dups);
-		ju("missing", c.count > uniq ? c.count - uniq : 0);
-		ju("reordered", reord);
-		ju("seq_out_of_range", oor);
-		ju("senders", st.ns);
+		vj_u64("received", st.good + bad);
+		vj_u64("good", st.good);
+		vj_u64("bad", bad);
+		vj_u64("bad_len", st.bad[VHU_CHECK_BAD_LEN]);
+		vj_u64("bad_pattern", st.bad[VHU_CHECK_BAD_PATTERN]);
+		vj_u64("bad_csum", st.bad[VHU_CHECK_BAD_CSUM]);
+		vj_u64("not_test", st.bad[VHU_CHECK_NOT_TEST]);
+		vj_u64("filtered", st.filtered);
+		vj_u64("duplicates", dups);
+		vj_u64("missing", c.count > uniq ? c.count - uniq : 0);
+		vj_u64("reordered", reord);
+		vj_u64("seq_out_of_range", oor);
+		vj_u64("senders", st.ns);
 		/* The first few gaps of the first sender, to tell loss at the
 		 * start from loss under load. */
-		jkey("first_missing");
+		vj_key("first_missing");
 		printf("[");
 		unsigned shown = 0;
 		if (st.ns && st.s[0].seen)
@@ -587,23 +550,23 @@ int main(int argc, char **argv)
 		else
 			ok = ok && st.good >= c.count;
 	} else if (!strcmp(c.cmd, "pingpong")) {
-		ju("sent", d.tx_frames);
-		ju("replies", nrtt);
-		ju("lost", c.count - nrtt);
+		vj_u64("sent", d.tx_frames);
+		vj_u64("replies", nrtt);
+		vj_u64("lost", c.count - nrtt);
 		if (nrtt) {
 			qsort(rtt, nrtt, sizeof(*rtt), cmp_u64);
-			ju("rtt_min_us", rtt[0]);
-			ju("rtt_p50_us", rtt[nrtt / 2]);
-			ju("rtt_p99_us", rtt[(nrtt * 99) / 100 < nrtt ? (nrtt * 99) / 100 : nrtt - 1]);
-			ju("rtt_max_us", rtt[nrtt - 1]);
+			vj_u64("rtt_min_us", rtt[0]);
+			vj_u64("rtt_p50_us", rtt[nrtt / 2]);
+			vj_u64("rtt_p99_us", rtt[(nrtt * 99) / 100 < nrtt ? (nrtt * 99) / 100 : nrtt - 1]);
+			vj_u64("rtt_max_us", rtt[nrtt - 1]);
 		}
 		ok = ok && nrtt == c.count;
 	} else if (!strcmp(c.cmd, "echo")) {
-		ju("reflected", reflected);
+		vj_u64("reflected", reflected);
 		ok = ok && (c.count == 0 || reflected >= c.count);
 	}
 	report_dev(&d, ok, el);
-	jend();
+	vj_end();
 	if (!proto_ok)
 		exit_code = EXIT_USAGE;
 	else if (!ok)

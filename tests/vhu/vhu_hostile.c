@@ -255,11 +255,32 @@ static int c_memtable_overlap(struct hctx *h)
 	return send_mem_table(h, r, 2);
 }
 
+/* The region claims 1 GiB over the small memfd; the rings lie inside the
+ * file, one TX descriptor points past its end, inside the claimed region. */
 static int c_memtable_huge(struct hctx *h)
 {
-	struct vhu_mem *m = &h->d.mem;
-	struct vhu_region_wire r = { 0, 1ull << 40, (uint64_t)(uintptr_t)m->base, 0 };
-	return send_mem_table(h, &r, 1);
+	struct vhu_dev *d = &h->d;
+	struct vhu_mem *m = &d->mem;
+	struct vhu_region_wire r = { 0, 1ull << 30, (uint64_t)(uintptr_t)m->base, 0 };
+	int rc;
+
+	send_mem_table(h, &r, 1);
+	if (d->closed)
+		return 0;
+	if ((rc = vhu_net_init(d)))
+		return rc;
+	for (unsigned q = 0; q < 2 && !rc; q++)
+		rc = vhu_dev_start_ring(d, q);
+	tally(h, rc);
+	if (rc)
+		return 0;
+	h->used0[1] = vhu_vq_used_idx(&d->vq[1]);
+	set_desc(d, 1, 0, m->size + 4096, 128, 0, 0);
+	tx_head(h, 0);
+	snprintf(h->note, sizeof(h->note),
+		 "TX descriptor at 0x%llx, beyond the %zu-byte memfd",
+		 (unsigned long long)(m->size + 4096), m->size);
+	return 0;
 }
 
 static int c_repeat_set_mem_table(struct hctx *h)
@@ -347,7 +368,7 @@ static const struct hcase cases[] = {
 	{ "csum-out-of-frame", "NEEDS_CSUM with csum_start/offset beyond the frame", SETUP_RUNNING, false, c_csum_out_of_frame },
 	{ "rx-hdr-split3", "RX chains whose virtio-net header spans three descriptors", SETUP_RUNNING_NO_RX, true, c_rx_hdr_split3 },
 	{ "memtable-overlap", "SET_MEM_TABLE with two overlapping regions", SETUP_CONNECT, false, c_memtable_overlap },
-	{ "memtable-huge", "SET_MEM_TABLE region of 1 TiB over a small memfd", SETUP_CONNECT, false, c_memtable_huge },
+	{ "memtable-huge", "SET_MEM_TABLE region of 1 GiB over a small memfd, then a TX descriptor beyond the file", SETUP_CONNECT, false, c_memtable_huge },
 	{ "repeat-set-mem-table", "100 SET_MEM_TABLE on a running device", SETUP_RUNNING, false, c_repeat_set_mem_table },
 	{ "extra-fds", "GET_FEATURES and SET_OWNER carrying 3 fds", SETUP_CONNECT, false, c_extra_fds },
 	{ "bad-msg-size", "SET_FEATURES whose header says 8192 bytes", SETUP_CONNECT, false, c_bad_msg_size },
@@ -398,14 +419,15 @@ int vhu_hostile_run(const struct vhu_opts *o, const char *name)
 	memset(&h, 0, sizeof(h));
 	int r = setup(&h, &ho, hc->setup);
 	if (r) {
-		printf("{\"cmd\":\"hostile\",\"case\":\"%s\",\"ok\":false,"
-		       "\"error\":\"setup: %s\"}\n", name,
-		       h.d.err[0] ? h.d.err : strerror(-r));
+		vj_str("cmd", "hostile");
+		vj_str("case", name);
+		vj_bool("ok", false);
+		vj_str("error", h.d.err[0] ? h.d.err : strerror(-r));
+		vj_end();
 		vhu_dev_close(&h.d);
 		return 2;
 	}
-	bool rings = hc->setup >= SETUP_RUNNING;
-	if (rings) {
+	if (hc->setup >= SETUP_RUNNING) {
 		h.used0[0] = vhu_vq_used_idx(&h.d.vq[0]);
 		h.used0[1] = vhu_vq_used_idx(&h.d.vq[1]);
 	}
@@ -417,6 +439,7 @@ int vhu_hostile_run(const struct vhu_opts *o, const char *name)
 	bool closed = vhu_peer_closed(&h.d, window);
 	uint64_t changed = vhu_mem_canary_changed(&h.d.mem);
 	uint16_t used[2] = { 0, 0 };
+	bool rings = h.d.vq[1].used != NULL; /* some cases start rings late */
 	if (rings) {
 		used[0] = vhu_vq_used_idx(&h.d.vq[0]);
 		used[1] = vhu_vq_used_idx(&h.d.vq[1]);
@@ -428,18 +451,24 @@ int vhu_hostile_run(const struct vhu_opts *o, const char *name)
 		stop_ok = vhu_dev_stop(&h.d) == 0;
 		closed = h.d.closed;
 	}
-	printf("{\"cmd\":\"hostile\",\"case\":\"%s\",\"what\":\"%s\","
-	       "\"ok\":%s,\"backend_closed\":%s,\"replies\":%u,\"nacks\":%u,"
-	       "\"send_errors\":%u,\"used_written\":[%u,%u],"
-	       "\"canary_changed\":%llu,\"stop_replied\":%s,"
-	       "\"vring_base\":[%u,%u],\"note\":\"%s\",\"error\":\"%s\"}\n",
-	       name, hc->what, cr == 0 ? "true" : "false",
-	       closed ? "true" : "false", h.replies, h.nacks, h.send_errors,
-	       (uint16_t)(used[0] - h.used0[0]), (uint16_t)(used[1] - h.used0[1]),
-	       (unsigned long long)changed,
-	       stop_ok ? "true" : "false", h.d.base_at_stop[0],
-	       h.d.base_at_stop[1], h.note, h.d.err);
-	fflush(stdout);
+	vj_str("cmd", "hostile");
+	vj_str("case", name);
+	vj_str("what", hc->what);
+	vj_bool("ok", cr == 0);
+	vj_bool("backend_closed", closed);
+	vj_u64("replies", h.replies);
+	vj_u64("nacks", h.nacks);
+	vj_u64("send_errors", h.send_errors);
+	vj_key("used_written");
+	printf("[%u,%u]", (uint16_t)(used[0] - h.used0[0]),
+	       (uint16_t)(used[1] - h.used0[1]));
+	vj_u64("canary_changed", changed);
+	vj_bool("stop_replied", stop_ok);
+	vj_key("vring_base");
+	printf("[%u,%u]", h.d.base_at_stop[0], h.d.base_at_stop[1]);
+	vj_str("note", h.note[0] ? h.note : NULL);
+	vj_str("error", h.d.err[0] ? h.d.err : NULL);
+	vj_end();
 	vhu_dev_close(&h.d);
 	return cr == 0 ? 0 : 2;
 }
