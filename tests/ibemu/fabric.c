@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ static _Atomic uint32_t tx_active;
 static void atfork_child(void)
 {
 	pthread_mutex_init(&ibemu_g.lock, NULL);
+	if (ibemu_g.fab)
+		close(ibemu_g.fab_fd); /* the parent's flock stays with the parent */
 	ibemu_g.refs = 0;
 	ibemu_g.fab = NULL;
 	ibemu_g.me = NULL;
@@ -159,73 +162,107 @@ static int env_u64(const char *name, uint64_t *out)
 	return 1;
 }
 
+/* Every node holds a shared flock on the fabric file for its lifetime, so
+ * whoever gets it exclusively knows that no node is alive: a stale or
+ * half-created file can then be replaced, and the last node leaving
+ * removes it. Unlinking is done under the exclusive lock and only if the
+ * path still names the locked file. */
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
+static bool unlink_if_unused(int fd, const char *path)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return false;
+	if (same_file(fd, path))
+		unlink(path);
+	return true;
+}
+
+static void init_fabric(struct shm_fabric *f)
+{
+	pthread_mutexattr_t ma;
+
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&f->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	for (uint32_t i = 0; i < IBEMU_MAX_QPS; i++)
+		atomic_store(&f->qp[i].gen, 1);
+	f->magic = IBEMU_MAGIC;
+	f->version = IBEMU_VERSION;
+	atomic_store_explicit(&f->ready, 1, memory_order_release);
+}
+
 static int map_fabric(void)
 {
 	char path[256];
 	struct stat st;
-	bool creator = false;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/ibemu-%s", ibemu_g.shm_dir,
 		 ibemu_g.fabric);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		creator = true;
-		if (ftruncate(fd, sizeof(struct shm_fabric)) < 0)
-			goto fail;
-	} else if (errno == EEXIST) {
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
+	for (int attempt = 0; attempt < 50; attempt++) {
+		bool creator = true;
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST) {
+			creator = false;
+			fd = open(path, O_RDWR | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile */
 			return -1;
-		/* wait (bounded) for the creator to size the file */
+		}
+		if (flock(fd, LOCK_SH) < 0 || !same_file(fd, path) ||
+		    (creator && ftruncate(fd, sizeof(struct shm_fabric)) < 0)) {
+			close(fd);
+			continue;
+		}
+		/* a joiner waits (bounded) for the creator to size and init it */
+		struct shm_fabric *f = NULL;
 		for (int i = 0; i < 1000; i++) {
 			if (fstat(fd, &st) == 0 &&
-			    (size_t)st.st_size >= sizeof(struct shm_fabric))
+			    (size_t)st.st_size >= sizeof(struct shm_fabric)) {
+				f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+					 MAP_SHARED, fd, 0);
 				break;
+			}
 			usleep(1000);
 		}
-		if (fstat(fd, &st) || (size_t)st.st_size < sizeof(struct shm_fabric)) {
-			errno = EPROTO;
-			goto fail;
-		}
-	} else {
-		return -1;
-	}
-	void *p = mmap(NULL, sizeof(struct shm_fabric), PROT_READ | PROT_WRITE,
-		       MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		goto fail;
-	ibemu_g.fab = p;
-	ibemu_g.fab_fd = fd;
-	if (creator) {
-		pthread_mutexattr_t ma;
-
-		pthread_mutexattr_init(&ma);
-		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-		pthread_mutex_init(&ibemu_g.fab->lock, &ma);
-		pthread_mutexattr_destroy(&ma);
-		for (uint32_t i = 0; i < IBEMU_MAX_QPS; i++)
-			atomic_store(&ibemu_g.fab->qp[i].gen, 1);
-		ibemu_g.fab->magic = IBEMU_MAGIC;
-		ibemu_g.fab->version = IBEMU_VERSION;
-		atomic_store(&ibemu_g.fab->ready, 1);
-	} else {
-		for (int i = 0; i < 1000 && !atomic_load(&ibemu_g.fab->ready); i++)
+		if (f == MAP_FAILED)
+			f = NULL;
+		if (f && creator)
+			init_fabric(f);
+		for (int i = 0; f && i < 1000 &&
+		     !atomic_load_explicit(&f->ready, memory_order_acquire); i++)
 			usleep(1000);
-		if (ibemu_g.fab->magic != IBEMU_MAGIC ||
-		    ibemu_g.fab->version != IBEMU_VERSION) {
-			fprintf(stderr, "ibemu: %s has another layout; remove it "
-				"(no process may be using fabric '%s')\n", path,
-				ibemu_g.fabric);
-			munmap(p, sizeof(struct shm_fabric));
-			errno = EPROTO;
-			goto fail;
+		if (f && f->magic == IBEMU_MAGIC && f->version == IBEMU_VERSION &&
+		    atomic_load(&f->ready)) {
+			ibemu_g.fab = f;
+			ibemu_g.fab_fd = fd;
+			return 0;
 		}
+		/* stale layout or a creator that died half-way */
+		if (f)
+			munmap(f, sizeof(*f));
+		flock(fd, LOCK_UN);
+		if (!unlink_if_unused(fd, path)) {
+			fprintf(stderr, "ibemu: %s has another layout and is in use; "
+				"stop the processes of fabric '%s' or pick another "
+				"IBEMU_FABRIC\n", path, ibemu_g.fabric);
+			close(fd);
+			errno = EPROTO;
+			return -1;
+		}
+		close(fd);
 	}
-	return 0;
-fail:
-	close(fd);
+	errno = EAGAIN;
 	return -1;
 }
 
@@ -354,6 +391,11 @@ void ibemu_fabric_detach(void)
 	}
 	pthread_mutex_unlock(&ring_map_lock);
 	munmap(ibemu_g.fab, sizeof(struct shm_fabric));
+	/* the last node leaving removes the fabric */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/ibemu-%s", ibemu_g.shm_dir, ibemu_g.fabric);
+	flock(ibemu_g.fab_fd, LOCK_UN);
+	unlink_if_unused(ibemu_g.fab_fd, path);
 	close(ibemu_g.fab_fd);
 	ibemu_g.fab = NULL;
 	ibemu_g.me = NULL;

@@ -121,7 +121,8 @@ struct ring_hdr {
 	_Atomic uint32_t cq_slot;   /* receive CQ's notify slot in owner node */
 	_Atomic uint32_t flags;     /* IBEMU_RING_* */
 	_Atomic uint32_t epoch;     /* +1 each time the inbox closes */
-	uint8_t pad0[28];
+	uint32_t nonce;             /* this inbox among all that had its QPN */
+	uint8_t pad0[24];
 	/* receive credits: claimed by senders with CAS, bounded by posted;
 	 * bit 63 set while the QP is not able to receive (RESET/INIT/ERR) */
 	_Alignas(64) _Atomic uint64_t claimed;

@@ -13,6 +13,7 @@
 /* per sending thread: no sharing, no tearing */
 struct credit_cache {
 	uint32_t qpn;
+	uint32_t nonce;             /* QPNs repeat when a fabric is recreated */
 	uint32_t epoch;
 	uint64_t posted;
 };
@@ -42,8 +43,10 @@ static void deliver_ring(struct ring_hdr *h, uint32_t dest_node,
 			return;
 		}
 		uint32_t epoch = atomic_load_explicit(&h->epoch, memory_order_acquire);
-		if (cc->qpn != h->qpn || cc->epoch != epoch || c >= cc->posted) {
+		if (cc->qpn != h->qpn || cc->nonce != h->nonce || cc->epoch != epoch ||
+		    c >= cc->posted) {
 			cc->qpn = h->qpn;
+			cc->nonce = h->nonce;
 			cc->epoch = epoch;
 			cc->posted = atomic_load_explicit(&h->posted, memory_order_acquire);
 		}

@@ -55,6 +55,9 @@ static int create_ring(struct ibemu_qp *qp, uint32_t slots, uint32_t qpn,
 	h->slot_size = SLOT_SIZE;
 	h->owner_node = ibemu_g.node_idx;
 	h->qpn = qpn;
+	static _Atomic uint32_t seq;
+	h->nonce = (uint32_t)ibemu_now_ns() ^ (uint32_t)getpid() << 16 ^
+		   atomic_fetch_add(&seq, 0x9e3779b9u);
 	atomic_store(&h->cq_slot, rcq_slot);
 	atomic_store(&h->claimed, IBEMU_CLOSED_BIT);
 	atomic_store(&h->posted, 0);
