@@ -145,6 +145,7 @@ IBEMU_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 		ibcq->channel->refcnt--;
 	pthread_mutex_unlock(&ibemu_g.lock);
 	pthread_spin_destroy(&cq->lock);
+	free(cq->rx_qps);
 	free(cq->ring);
 	free(cq);
 	return 0;
@@ -244,11 +245,35 @@ int ibemu_cq_push(struct ibemu_cq *cq, const struct ibv_wc *wc,
 	return rc;
 }
 
-void ibemu_cq_attach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp)
+int ibemu_cq_attach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp)
 {
+	struct ibemu_qp **grown = NULL;
+	int rc = 0;
+
 	pthread_spin_lock(&cq->lock);
-	cq->rx_qps[cq->n_rx_qps++] = qp;
+	if (cq->n_rx_qps == cq->cap_rx_qps) {
+		uint32_t cap = cq->cap_rx_qps ? 2 * cq->cap_rx_qps : 8;
+		/* no allocation under a spinlock: grow outside, then retry */
+		pthread_spin_unlock(&cq->lock);
+		grown = calloc(cap, sizeof(*grown));
+		if (!grown)
+			return ENOMEM;
+		pthread_spin_lock(&cq->lock);
+		if (cq->cap_rx_qps < cap) {
+			memcpy(grown, cq->rx_qps, cq->n_rx_qps * sizeof(*grown));
+			free(cq->rx_qps);
+			cq->rx_qps = grown;
+			cq->cap_rx_qps = cap;
+			grown = NULL;
+		}
+	}
+	if (cq->n_rx_qps < cq->cap_rx_qps)
+		cq->rx_qps[cq->n_rx_qps++] = qp;
+	else
+		rc = EAGAIN;
 	pthread_spin_unlock(&cq->lock);
+	free(grown);
+	return rc;
 }
 
 void ibemu_cq_detach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp)
@@ -294,8 +319,13 @@ int ibemu_poll_cq(struct ibv_cq *ibcq, int num, struct ibv_wc *wc)
 		if (e->sq_qp)
 			e->sq_qp->sq_retired = e->sq_idx + 1;
 	}
-	for (uint32_t i = 0; i < cq->n_rx_qps && got < num; i++)
-		got += ibemu_qp_rx_progress(cq->rx_qps[i], wc + got, num - got);
+	/* round robin: a busy QP cannot starve the others of a shared CQ */
+	uint32_t nq = cq->n_rx_qps;
+	for (uint32_t i = 0; i < nq && got < num; i++)
+		got += ibemu_qp_rx_progress(cq->rx_qps[(cq->rr + i) % nq], wc + got,
+					    num - got);
+	if (nq)
+		cq->rr = (cq->rr + 1) % nq;
 	pthread_spin_unlock(&cq->lock);
 	if (!got && (++cq->idle_polls & 255) == 0)
 		ibemu_maintenance();

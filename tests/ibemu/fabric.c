@@ -401,6 +401,24 @@ void ibemu_fabric_detach(void)
 	ibemu_g.me = NULL;
 }
 
+/* A process that exits with the device still open leaves the fabric at
+ * once (its QPs and LID are freed, the fabric file goes if it was the last
+ * node). Nothing is unmapped: other threads may still be running. */
+__attribute__((destructor)) static void ibemu_fini(void)
+{
+	char path[256];
+
+	if (!ibemu_g.fab || !ibemu_g.me || ibemu_g.me->pid != getpid())
+		return;
+	if (ibemu_fab_lock() == 0) {
+		reclaim_node_locked(ibemu_g.node_idx);
+		ibemu_fab_unlock();
+	}
+	snprintf(path, sizeof(path), "%s/ibemu-%s", ibemu_g.shm_dir, ibemu_g.fabric);
+	flock(ibemu_g.fab_fd, LOCK_UN);
+	unlink_if_unused(ibemu_g.fab_fd, path);
+}
+
 int ibemu_node_by_lid(uint16_t lid)
 {
 	for (uint32_t i = 0; i < IBEMU_MAX_NODES; i++) {

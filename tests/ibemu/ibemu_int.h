@@ -195,8 +195,8 @@ struct ibemu_cq {
 	uint32_t ring_mask;
 	uint64_t ring_head, ring_tail;
 	bool overflow;
-	struct ibemu_qp *rx_qps[64]; /* QPs whose recv_cq is this CQ */
-	uint32_t n_rx_qps;
+	struct ibemu_qp **rx_qps;   /* QPs whose recv_cq is this CQ */
+	uint32_t n_rx_qps, cap_rx_qps, rr;
 	uint32_t users;             /* QPs using it as send or recv CQ */
 	uint64_t wr_capacity;       /* sum of the WQ depths feeding it */
 	bool may_overflow;          /* cqe < wr_capacity: check when polling */
@@ -309,7 +309,7 @@ struct ibemu_mr *ibemu_mr_lookup(uint32_t lkey);
 int ibemu_cq_push(struct ibemu_cq *cq, const struct ibv_wc *wc,
 		  struct ibemu_qp *sq_qp, uint64_t sq_idx, bool locked);
 void ibemu_cq_signal(uint32_t node, uint32_t cq_slot, bool solicited);
-void ibemu_cq_attach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp);
+int ibemu_cq_attach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp);
 void ibemu_cq_detach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp);
 int ibemu_poll_cq(struct ibv_cq *ibcq, int num, struct ibv_wc *wc);
 int ibemu_req_notify_cq(struct ibv_cq *ibcq, int solicited_only);

@@ -460,6 +460,34 @@ static void test_comp_channel(void **state)
 	ibv_destroy_qp(b);
 }
 
+/* Many QPs sharing one CQ (a polling core's ports): all are served. */
+static void test_many_qps_one_cq(void **state)
+{
+	struct tu_node *n = *state;
+	enum { NQP = 100 };
+	struct ibv_qp *qp[NQP];
+	struct ibv_ah *ah = tu_ah(n, n->lid, NULL);
+	struct ibv_wc wc[8];
+
+	for (int i = 0; i < NQP; i++) {
+		qp[i] = tu_qp(n, TU_QKEY, 1, 0, 2);
+		assert_non_null(qp[i]);
+	}
+	for (int i = 0; i < NQP; i += 33) {
+		assert_int_equal(tu_post_recv(qp[i], n->mr, n->buf, 4096, (uint64_t)i), 0);
+		assert_int_equal(tu_send(qp[0], ah, qp[i]->qp_num, TU_QKEY, n->buf + 8192,
+					 16, n->mr->lkey, 0, 1000), 0);
+		assert_int_equal(tu_poll(n->cq, wc, 2, 1000), 2);
+		int seen = 0;
+		for (int k = 0; k < 2; k++)
+			seen += wc[k].opcode == IBV_WC_RECV && wc[k].qp_num == qp[i]->qp_num;
+		assert_int_equal(seen, 1);
+	}
+	for (int i = 0; i < NQP; i++)
+		assert_int_equal(ibv_destroy_qp(qp[i]), 0);
+	ibv_destroy_ah(ah);
+}
+
 static void test_declined_features(void **state)
 {
 	struct tu_node *n = *state;
@@ -505,6 +533,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mtu_inline_signaling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comp_channel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_qps_one_cq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declined_features, setup, teardown),
 	};
 	char fab[64];

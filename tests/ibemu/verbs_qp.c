@@ -150,7 +150,11 @@ IBEMU_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 	cq_account(to_cq(attr->send_cq), qp->cap.max_send_wr, 1);
 	cq_account(to_cq(attr->recv_cq), qp->cap.max_recv_wr, 1);
 	pthread_mutex_unlock(&ibemu_g.lock);
-	ibemu_cq_attach_rx(to_cq(attr->recv_cq), qp);
+	if ((err = ibemu_cq_attach_rx(to_cq(attr->recv_cq), qp))) {
+		ibv_destroy_qp(&qp->ibv);
+		errno = err;
+		return NULL;
+	}
 	return &qp->ibv;
 
 fail_errno:
