@@ -260,7 +260,8 @@ int ibemu_cq_attach_rx(struct ibemu_cq *cq, struct ibemu_qp *qp)
 			return ENOMEM;
 		pthread_spin_lock(&cq->lock);
 		if (cq->cap_rx_qps < cap) {
-			memcpy(grown, cq->rx_qps, cq->n_rx_qps * sizeof(*grown));
+			if (cq->n_rx_qps)
+				memcpy(grown, cq->rx_qps, cq->n_rx_qps * sizeof(*grown));
 			free(cq->rx_qps);
 			cq->rx_qps = grown;
 			cq->cap_rx_qps = cap;
