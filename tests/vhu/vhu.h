@@ -7,7 +7,8 @@
  * vhu_ring.c   guest memory allocator, canaries, split virtqueues
  * vhu_net.c    virtio-net RX/TX on the rings, test frame format
  * vhu_hostile.c  protocol and ring misbehaviour cases
- * vhu_frontend.c the CLI
+ * vhu_json.c     the one-line JSON summary
+ * vhu_frontend.c the CLI (usage: vhu-frontend --help)
  */
 #ifndef VHU_H
 #define VHU_H
@@ -41,7 +42,9 @@ enum vhu_req {
 	VHU_SET_VRING_ENABLE = 18,
 	VHU_SEND_RARP = 19,
 	VHU_NET_SET_MTU = 20,
-	VHU_REQ_MAX
+	VHU_REQ_MAX,
+	VHU_GET_INFLIGHT_FD = 31,
+	VHU_SET_INFLIGHT_FD = 32,
 };
 
 #define VHU_HDR_VERSION 0x1u
@@ -153,6 +156,7 @@ struct vhu_vq {
 	uint16_t avail_idx;  /* next avail index to publish */
 	uint16_t kicked_idx; /* avail index at the last kick decision */
 	uint16_t last_used;
+	uint32_t start_base; /* SET_VRING_BASE value when nonzero, else last_used */
 	uint64_t kicks;
 	uint64_t calls;
 };

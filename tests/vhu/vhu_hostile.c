@@ -283,12 +283,123 @@ static int c_memtable_huge(struct hctx *h)
 	return 0;
 }
 
+/* 100 identical tables on a running device, a valid TX frame in flight
+ * around each: a backend must quiesce the ring before it unmaps. */
 static int c_repeat_set_mem_table(struct hctx *h)
 {
-	struct vhu_mem *m = &h->d.mem;
+	struct vhu_dev *d = &h->d;
+	struct vhu_mem *m = &d->mem;
 	struct vhu_region_wire r = { 0, m->size, (uint64_t)(uintptr_t)m->base, 0 };
-	for (unsigned i = 0; i < 100 && !h->d.closed; i++)
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+
+	for (unsigned i = 0; i < 100 && !d->closed; i++) {
+		uint16_t id = (uint16_t)(i & (d->vq[1].num - 1));
+		set_desc(d, 1, id, f, d->hdr_len + 60, 0, 0);
+		tx_head(h, id);
 		send_mem_table(h, &r, 1);
+	}
+	return 0;
+}
+
+/* mmap_offset + size wraps around 2^64. */
+static int c_memtable_offset_overflow(struct hctx *h)
+{
+	struct vhu_mem *m = &h->d.mem;
+	struct vhu_region_wire r = { 0, 0x10000, (uint64_t)(uintptr_t)m->base,
+				     UINT64_MAX - 0xfff };
+	return send_mem_table(h, &r, 1);
+}
+
+/* A table the backend cannot map (unaligned offset) on a running device,
+ * then valid TX traffic: are the old ring pointers still used? */
+static int c_memtable_fail_running(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	struct vhu_mem *m = &d->mem;
+	struct vhu_region_wire r = { 0, m->size - 4096,
+				     (uint64_t)(uintptr_t)m->base + 1, 1 };
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+
+	send_mem_table(h, &r, 1);
+	for (uint16_t i = 0; i < 8 && !d->closed; i++) {
+		set_desc(d, 1, i, f, d->hdr_len + 60, 0, 0);
+		tx_head(h, i);
+	}
+	return 0;
+}
+
+/* SET_VRING_BASE with an index that does not fit 16 bits, then one frame. */
+static int c_vring_base_32bit(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	int rc;
+
+	if ((rc = vhu_dev_start_ring(d, 0)))
+		return rc;
+	d->vq[1].start_base = 0x10005;
+	tally(h, vhu_dev_start_ring(d, 1));
+	d->vq[1].avail_idx = d->vq[1].kicked_idx = 5;
+	d->vq[1].last_used = 5;
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	set_desc(d, 1, 0, f, d->hdr_len + 60, 0, 0);
+	h->used0[1] = vhu_vq_used_idx(&d->vq[1]);
+	tx_head(h, 0);
+	return 0;
+}
+
+/* SET_VRING_NUM of 0x10000 and of 3 (not a power of two). */
+static int c_vring_num_bad(struct hctx *h)
+{
+	struct vhu_state_wire st = { 1, 0x10000 };
+
+	tally(h, vhu_request(&h->d, VHU_SET_VRING_NUM, &st, sizeof(st), NULL, 0,
+			     NULL));
+	st.num = 3;
+	tally(h, vhu_request(&h->d, VHU_SET_VRING_NUM, &st, sizeof(st), NULL, 0,
+			     NULL));
+	return 0;
+}
+
+/* 100 SET_VRING_CALL with a fresh eventfd each: old fds must be closed. */
+static int c_repeat_set_vring_call(struct hctx *h)
+{
+	for (unsigned i = 0; i < 100 && !h->d.closed; i++) {
+		uint64_t idx = i & 1;
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		tally(h, vhu_request(&h->d, VHU_SET_VRING_CALL, &idx, 8, &fd, 1,
+				     NULL));
+		close(fd);
+	}
+	return 0;
+}
+
+/* GET_INFLIGHT_FD although INFLIGHT_SHMFD was never negotiated, asking for
+ * 65535 queues of 32768 entries. */
+static int c_inflight_unnegotiated(struct hctx *h)
+{
+	struct {
+		uint64_t mmap_size;
+		uint64_t mmap_offset;
+		uint16_t num_queues;
+		uint16_t queue_size;
+		uint32_t pad;
+	} inf = { 0, 0, 0xffff, 0x8000, 0 };
+	struct vhu_msg m;
+	int r = vhu_msg_send(h->d.sock, VHU_GET_INFLIGHT_FD, VHU_HDR_VERSION,
+			     &inf, sizeof(inf), NULL, 0);
+	if (r) {
+		h->send_errors++;
+		return 0;
+	}
+	r = vhu_msg_recv(h->d.sock, &m, h->d.o.timeout_ms < 2000 ? h->d.o.timeout_ms : 2000);
+	if (r == 0) {
+		h->replies++;
+		memcpy(&inf, m.p.raw, sizeof(inf) < m.hdr.size ? sizeof(inf) : m.hdr.size);
+		snprintf(h->note, sizeof(h->note),
+			 "replied: mmap_size %llu", (unsigned long long)inf.mmap_size);
+	} else {
+		snprintf(h->note, sizeof(h->note), "no reply: %s", strerror(-r));
+	}
 	return 0;
 }
 
@@ -369,7 +480,13 @@ static const struct hcase cases[] = {
 	{ "rx-hdr-split3", "RX chains whose virtio-net header spans three descriptors", SETUP_RUNNING_NO_RX, true, c_rx_hdr_split3 },
 	{ "memtable-overlap", "SET_MEM_TABLE with two overlapping regions", SETUP_CONNECT, false, c_memtable_overlap },
 	{ "memtable-huge", "SET_MEM_TABLE region of 1 GiB over a small memfd, then a TX descriptor beyond the file", SETUP_CONNECT, false, c_memtable_huge },
-	{ "repeat-set-mem-table", "100 SET_MEM_TABLE on a running device", SETUP_RUNNING, false, c_repeat_set_mem_table },
+	{ "repeat-set-mem-table", "100 SET_MEM_TABLE on a running device, TX in flight", SETUP_RUNNING, false, c_repeat_set_mem_table },
+	{ "memtable-offset-overflow", "region whose mmap_offset + size wraps 2^64", SETUP_CONNECT, false, c_memtable_offset_overflow },
+	{ "memtable-fail-running", "unmappable SET_MEM_TABLE on a running device, then TX", SETUP_RUNNING, false, c_memtable_fail_running },
+	{ "vring-base-32bit", "SET_VRING_BASE 0x10005 on TX, then one frame", SETUP_MEM, false, c_vring_base_32bit },
+	{ "vring-num-bad", "SET_VRING_NUM 0x10000 and 3", SETUP_CONNECT, false, c_vring_num_bad },
+	{ "repeat-set-vring-call", "100 SET_VRING_CALL with fresh eventfds", SETUP_RUNNING, false, c_repeat_set_vring_call },
+	{ "inflight-unnegotiated", "GET_INFLIGHT_FD for 65535 x 32768 without INFLIGHT_SHMFD", SETUP_CONNECT, false, c_inflight_unnegotiated },
 	{ "extra-fds", "GET_FEATURES and SET_OWNER carrying 3 fds", SETUP_CONNECT, false, c_extra_fds },
 	{ "bad-msg-size", "SET_FEATURES whose header says 8192 bytes", SETUP_CONNECT, false, c_bad_msg_size },
 	{ "truncated-msg", "message header without its payload, connection held", SETUP_MEM, true, c_truncated_msg },

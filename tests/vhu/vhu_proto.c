@@ -221,7 +221,10 @@ static int connect_or_accept(struct vhu_dev *d)
 	if (fd < 0)
 		return -errno;
 	if (o->listen) {
-		unlink(o->socket);
+		struct stat sb;
+		/* A stale socket from an earlier run; never remove other files. */
+		if (lstat(o->socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			unlink(o->socket);
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    listen(fd, 1) < 0) {
 			int e = -errno;
@@ -353,7 +356,7 @@ int vhu_dev_start_ring(struct vhu_dev *d, unsigned q)
 
 	if ((r = vhu_request(d, VHU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, NULL)))
 		return r;
-	st.num = vq->last_used; /* where the device resumes */
+	st.num = vq->start_base ? vq->start_base : vq->last_used;
 	if ((r = vhu_request(d, VHU_SET_VRING_BASE, &st, sizeof(st), NULL, 0, NULL)))
 		return r;
 	if ((r = vhu_request(d, VHU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL)))
