@@ -116,16 +116,18 @@ static void port_row(struct table *t, json_t *p)
 	snprintf(row[6], 80, "%zu", json_array_size(json_object_get(p, "memory_regions")));
 	snprintf(row[7], 80, "%s", size);
 	snprintf(row[8], 80, "%zu/%zu", enabled, json_array_size(qs));
-	snprintf(row[9], 80, "%" PRIu64, counter(p, "tx_frames"));
-	snprintf(row[10], 80, "%" PRIu64, counter(p, "rx_frames"));
-	snprintf(row[11], 80, "%" PRIu64, drops(p));
+	snprintf(row[9], 80, "%s", sget(json_object_get(p, "ib"), "qpn"));
+	snprintf(row[10], 80, "%lld", iget(json_object_get(p, "ib"), "mrs"));
+	snprintf(row[11], 80, "%" PRIu64, counter(p, "tx_frames"));
+	snprintf(row[12], 80, "%" PRIu64, counter(p, "rx_frames"));
+	snprintf(row[13], 80, "%" PRIu64, drops(p));
 }
 
 static void table_header(struct table *t)
 {
 	static const char *const h[] = { "NAME", "SOCKET", "MODE", "STATE",
-		"SEGMENT", "FEATURES", "REGIONS", "MEMORY", "QUEUES", "TX",
-		"RX", "DROPS" };
+		"SEGMENT", "FEATURES", "REGIONS", "MEMORY", "QUEUES", "QPN",
+		"MRS", "TX", "RX", "DROPS" };
 
 	t->ncols = sizeof(h) / sizeof(h[0]);
 	for (unsigned c = 0; c < t->ncols; c++)
@@ -197,6 +199,51 @@ static void print_port(json_t *p)
 	table_print(&t);
 }
 
+static void print_fdb(json_t *r)
+{
+	static struct table t;
+	static const char *const h[] = { "MAC", "LID", "QPN", "GID", "TYPE",
+					 "AGE" };
+	size_t i;
+	json_t *e;
+
+	t.ncols = sizeof(h) / sizeof(h[0]);
+	for (unsigned c = 0; c < t.ncols; c++)
+		snprintf(t.cell[0][c], 80, "%s", h[c]);
+	t.nrows = 1;
+	json_array_foreach(r, i, e) {
+		if (t.nrows == ROWS_MAX)
+			break;
+		char (*row)[80] = t.cell[t.nrows++];
+
+		snprintf(row[0], 80, "%s", sget(e, "mac"));
+		snprintf(row[1], 80, "0x%llx", iget(e, "lid"));
+		snprintf(row[2], 80, "%s", sget(e, "qpn"));
+		snprintf(row[3], 80, "%s", sget(e, "gid"));
+		snprintf(row[4], 80, "%s",
+			 json_is_true(json_object_get(e, "static")) ? "static"
+								   : "learned");
+		snprintf(row[5], 80, "%llds", iget(e, "age_s"));
+	}
+	table_print(&t);
+}
+
+static void print_stats(json_t *r)
+{
+	json_t *dev = json_object_get(r, "device");
+	json_t *v;
+	const char *k;
+
+	if (dev)
+		printf("device %s port %lld (%s): LID 0x%llx, GID %s, MTU %lld\n",
+		       sget(dev, "name"), iget(dev, "port"),
+		       sget(dev, "link_layer"), iget(dev, "lid"),
+		       sget(dev, "gid"), iget(dev, "mtu"));
+	printf("ports %lld\n", iget(r, "ports"));
+	json_object_foreach(json_object_get(r, "totals"), k, v)
+		printf("%-16s %lld\n", k, (long long)json_integer_value(v));
+}
+
 static void print_version(json_t *r)
 {
 	printf("ibvhostd %s (%s), pid %lld, config %s\n", sget(r, "version"),
@@ -229,6 +276,10 @@ struct ctl_verb {
 static const struct ctl_verb verbs[] = {
 	{ "show-ports", "show-ports", 0, 0, "", print_ports },
 	{ "show-port", "show-port", 1, 1, "NAME", print_port },
+	{ "show-fdb", "show-fdb", 1, 1, "PORT", print_fdb },
+	{ "fdb add", "fdb-add", 4, 5, "PORT MAC LID QPN [GID]", NULL },
+	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL },
+	{ "show-stats", "show-stats", 0, 0, "", print_stats },
 	{ "show-version", "show-version", 0, 0, "", print_version },
 	{ "list-commands", "list-commands", 0, 0, "", print_commands },
 };

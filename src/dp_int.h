@@ -29,7 +29,7 @@
  * wraps ambiguously. Power of two. */
 #define DP_TX_INFLIGHT 128u
 /* Receive WRs posted per port at most. Power of two. */
-#define DP_RX_WRS 64u
+#define DP_RX_WRS 256u
 /* Guest RX chains one receive WR may span (mergeable buffers). */
 #define DP_RX_WR_HEADS 8u
 /* Segments one guest RX chain may have (Linux "big packets" without
@@ -37,7 +37,7 @@
 #define DP_RX_HEAD_SEGS 20u
 /* Guest RX chains a port holds at most (posted or spare). Power of
  * two. */
-#define DP_RX_POOL 512u
+#define DP_RX_POOL 1024u
 /* Segments one TX chain may expand to before it is refused. */
 #define DP_TX_SEGS VQ_SEGS_DEFAULT
 /* SGEs we ask for per WR (clamped to the device). */

@@ -442,6 +442,7 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 	out->qpn = d->qp->qp_num;
 	out->qkey = d->qkey;
 	out->lid = dp.dev->lid;
+	out->mtu = (uint16_t)(d->max_frame - VNET_ETH_HLEN);
 	out->n_mrs = d->n_mrs;
 	for (unsigned i = 0; i < d->n_mrs; i++)
 		out->lkeys[i] = d->mrs[i]->lkey;

@@ -71,11 +71,10 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 	}
 	free(mem);
 
-	if (rte_vhost_get_vring_num(vid) < 2) {
-		log_err("port %s: the frontend set up fewer than 2 rings",
-			p->cfg.name);
-		return -EINVAL;
-	}
+	/* librte_vhost reports an external backend ready as soon as one
+	 * ring is: wait for both, quietly (device_ready comes again). */
+	if (rte_vhost_get_vring_num(vid) < 2)
+		return -EAGAIN;
 	for (uint16_t q = 0; q < 2; q++) {
 		struct rte_vhost_vring vr;
 		struct dp_vring *v = &dev->vring[q];
@@ -84,6 +83,8 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 		    rte_vhost_get_vring_base(vid, q, &v->last_avail_idx,
 					     &v->last_used_idx) != 0)
 			return -EIO;
+		if (!vr.desc || !vr.avail || !vr.used || vr.size == 0)
+			return -EAGAIN;
 		v->desc = vr.desc;
 		v->avail = vr.avail;
 		v->used = vr.used;

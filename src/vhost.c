@@ -219,6 +219,11 @@ static int cb_new_device(int vid)
 		 p->cfg.name, features, nreg, nvr);
 
 	int rc = port_hook_device_ready(p, vid);
+	if (rc == -EAGAIN) {
+		log_debug("port %s: rings not all set up yet", p->cfg.name);
+		port_note_stopped(p);
+		return -1;
+	}
 	if (rc < 0) {
 		log_err("port %s: data path refused the device: %s", p->cfg.name,
 			strerror(-rc));

@@ -100,6 +100,7 @@ struct dp_port_info {
 	uint32_t qpn;
 	uint32_t qkey;
 	uint16_t lid;
+	uint16_t mtu; /* advertised guest MTU */
 	unsigned n_mrs;
 	uint32_t lkeys[VQ_MEM_MAX_REGIONS];
 	uint32_t tx_inflight, rx_posted_wrs;
