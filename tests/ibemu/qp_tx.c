@@ -4,6 +4,7 @@
  * group, and delivery into the destination QP's inbox with a receive
  * credit claimed atomically (no credit = no posted receive = drop).
  */
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -70,6 +71,9 @@ static void deliver_ring(struct ring_hdr *h, uint32_t dest_node,
 	s->writer_node = ibemu_g.node_idx;
 	if (m->grh) {
 		memcpy(grh, m->grh, IBEMU_GRH_LEN);
+		/* IPv6-style payload length: BTH 12 + DETH 8 [+ ImmDt 4] + ICRC 4 */
+		((struct ibv_grh *)grh)->paylen =
+			htobe16((uint16_t)(m->len + 24 + (m->flags & SLOT_IMM ? 4 : 0)));
 		s->flags |= SLOT_GRH;
 	}
 	if (atomic_load_explicit(&ibemu_faults_active, memory_order_relaxed) &&
