@@ -308,6 +308,17 @@ CM_EXPORT int rdma_bind_addr(struct rdma_cm_id *cid, struct sockaddr *addr)
 	return 0;
 }
 
+static bool is_mcast(const struct sockaddr *a)
+{
+	if (a->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 28) == 0xE;
+	if (a->sa_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr[0] == 0xff;
+	if (a->sa_family == AF_IB)
+		return ((const struct sockaddr_ib *)a)->sib_addr.sib_raw[0] == 0xff;
+	return false;
+}
+
 /* Destination → node of the fabric. */
 static int lookup_dst(const struct sockaddr *dst, struct ibemu_node_addr *out)
 {
@@ -340,7 +351,9 @@ CM_EXPORT int rdma_resolve_addr(struct rdma_cm_id *cid, struct sockaddr *src,
 			return -1;
 	}
 	memcpy(&cid->route.addr.dst_storage, dst, addr_len(dst));
-	int rc = lookup_dst(dst, &peer);
+	/* a multicast destination resolves to the local port (as rdma_cm
+	 * does before rdma_join_multicast) */
+	int rc = is_mcast(dst) ? ibemu_priv_self(&peer) : lookup_dst(dst, &peer);
 	if (rc) {
 		w.event = RDMA_CM_EVENT_ADDR_ERROR;
 		w.status = -EHOSTUNREACH;

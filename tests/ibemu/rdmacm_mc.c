@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,4 +249,30 @@ CM_EXPORT void rdma_destroy_qp(struct rdma_cm_id *cid)
 		cid->pd = NULL;
 		id->own_pd = false;
 	}
+}
+
+CM_EXPORT int rdma_create_qp_ex(struct rdma_cm_id *cid,
+				struct ibv_qp_init_attr_ex *ax)
+{
+	if (ax->comp_mask & ~(uint32_t)IBV_QP_INIT_ATTR_PD) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	struct ibv_qp_init_attr a = {
+		.qp_context = ax->qp_context, .send_cq = ax->send_cq,
+		.recv_cq = ax->recv_cq, .srq = ax->srq, .cap = ax->cap,
+		.qp_type = ax->qp_type, .sq_sig_all = ax->sq_sig_all,
+	};
+	int rc = rdma_create_qp(cid, ax->comp_mask & IBV_QP_INIT_ATTR_PD ? ax->pd :
+				NULL, &a);
+	if (!rc)
+		ax->cap = a.cap;
+	return rc;
+}
+
+/* rsockets' poll: ibemu has no rsockets, so every fd is an ordinary one
+ * (librdmacm's examples wait on their event channel with it). */
+CM_EXPORT int rpoll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	return poll(fds, nfds, timeout);
 }

@@ -205,8 +205,6 @@ CM_NOTSUP(int rdma_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *a,
 CM_NOTSUP(int rdma_create_ep(struct rdma_cm_id **id, struct rdma_addrinfo *res,
 			     struct ibv_pd *pd, struct ibv_qp_init_attr *qa),
 	  (void)id, (void)res, (void)pd, (void)qa)
-CM_NOTSUP(int rdma_create_qp_ex(struct rdma_cm_id *id,
-				struct ibv_qp_init_attr_ex *qa), (void)id, (void)qa)
 CM_NOTSUP(int rdma_create_srq(struct rdma_cm_id *id, struct ibv_pd *pd,
 			      struct ibv_srq_init_attr *a), (void)id, (void)pd, (void)a)
 CM_NOTSUP(int rdma_create_srq_ex(struct rdma_cm_id *id,

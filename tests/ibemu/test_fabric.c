@@ -289,6 +289,21 @@ static void test_rdma_cm_join(void **state)
 	uint16_t mlid = ev->param.ud.ah_attr.dlid;
 	rdma_ack_cm_event(ev);
 
+	/* resolving a multicast address first, as librdmacm's mckey does */
+	struct rdma_cm_id *mid;
+	struct sockaddr_in mc2 = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "239.9.9.9", &mc2.sin_addr);
+	assert_int_equal(rdma_create_id(ch, &mid, NULL, RDMA_PS_UDP), 0);
+	assert_int_equal(rdma_resolve_addr(mid, NULL, (struct sockaddr *)&mc2, 1000), 0);
+	ev = cm_wait(ch, RDMA_CM_EVENT_ADDR_RESOLVED);
+	assert_non_null(ev);
+	rdma_ack_cm_event(ev);
+	assert_int_equal(rdma_join_multicast(mid, (struct sockaddr *)&mc2, NULL), 0);
+	ev = cm_wait(ch, RDMA_CM_EVENT_MULTICAST_JOIN);
+	assert_non_null(ev);
+	rdma_ack_cm_event(ev);
+	rdma_destroy_id(mid);
+
 	/* another node joining the same address gets the same MLID */
 	peer_start(&p, join_child);
 	assert_int_equal(rd_u32(p.from_child, &child_mlid), 0);
