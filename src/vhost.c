@@ -215,9 +215,6 @@ static int cb_new_device(int vid)
 			vrings[i].size = vr.size;
 	}
 	port_note_running(p, features, pfeatures, mtu, regions, nreg, vrings, nvr);
-	log_info("port %s: running, features 0x%" PRIx64 ", %u memory region(s), %u ring(s)",
-		 p->cfg.name, features, nreg, nvr);
-
 	int rc = port_hook_device_ready(p, vid);
 	if (rc == -EAGAIN) {
 		log_debug("port %s: rings not all set up yet", p->cfg.name);
@@ -230,6 +227,8 @@ static int cb_new_device(int vid)
 		port_note_stopped(p);
 		return -1;
 	}
+	log_info("port %s: running, features 0x%" PRIx64 ", %u memory region(s), %u ring(s)",
+		 p->cfg.name, features, nreg, nvr);
 	return 0;
 }
 

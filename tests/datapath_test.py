@@ -15,6 +15,13 @@ scenarios:
   reconnect  20 frontend connect/disconnect cycles: guest memory is
              registered and deregistered each time, nothing leaks, traffic
              resumes
+  csum       checksum offload passes through: the receiver gets NEEDS_CSUM
+             and no daemon computes a checksum; a guest without GUEST_CSUM
+             gets a completed checksum (counted)
+  faults     fabric faults (ibemu): a QP forced to error is recovered; an
+             ibv_reg_mr failure (low memlock) leaves that port down and the
+             other port running; total loss heals; a remote daemon killed
+             and restarted
 Every wait is bounded; everything started is stopped on exit.
 """
 import json
@@ -150,8 +157,20 @@ class Test:
                  h.port(port)["ib"]["started"],
                  "%s on %s to run" % (port, h.name))
 
+    def faults(self, text):
+        """Set (or with None clear) the fabric's fault injection."""
+        path = self.path("ibemu-default.faults")
+        if text is None:
+            if os.path.exists(path):
+                os.unlink(path)
+        else:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        time.sleep(0.3)  # re-read within 100 ms of a change
+
     def send_recv(self, tx_host, tx, rx_host, rx, count, size=1000,
-                  dst=None, rate=5000, receivers=()):
+                  dst=None, rate=5000, receivers=(), send_extra=(),
+                  recv_extra=()):
         """Send `count` frames from port tx to port rx (or `dst`); every
         receiver in `receivers` (default: rx) must get all of them."""
         receivers = receivers or [(rx_host, rx)]
@@ -160,12 +179,13 @@ class Test:
         # receives posted while the frontend waits for the CPU.
         rps = [self.frontend(p, "recv", "--count", count, "--verify",
                              "--src", MAC[tx], core=0,
-                             extra=("--ring", "1024"))
+                             extra=("--ring", "1024") + tuple(recv_extra))
                for (_, p) in receivers]
         for h, p in receivers:
             self.wait_running(h, p)
         s = self.frontend(tx, "send", "--count", count, "--size", size,
-                          "--dst", dst or MAC[rx], "--rate", rate, core=0)
+                          "--dst", dst or MAC[rx], "--rate", rate, core=0,
+                          *send_extra)
         sent = self.result(s)
         check(sent.get("ok") and sent["sent"] == count,
               "sender %s: %s" % (tx, sent))
@@ -319,7 +339,93 @@ def scenario_reconnect(t):
           "traffic resumed" % (cycles, cycles))
 
 
+def scenario_csum(t):
+    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}, {"name": "b2"}])
+    n = 500
+    r = t.send_recv(a, "a1", b, "b1", n, send_extra=("--csum",))[0]
+    check(r["rx_needs_csum"] == n and r["bad_csum"] == 0,
+          "b1 should get %d NEEDS_CSUM frames: %s" % (n, r))
+    for h, p in ((a, "a1"), (b, "b1")):
+        check(h.counters(p)["csum_computed"] == 0,
+              "%s computed checksums: %s" % (p, h.counters(p)))
+    # A guest that did not negotiate GUEST_CSUM (bit 1) cannot take a
+    # partial checksum: the daemon completes it, and counts it.
+    no_guest_csum = "0x%x" % (0x16000800b & ~(1 << 1) | (1 << 30))
+    r = t.send_recv(a, "a1", b, "b2", n, send_extra=("--csum",),
+                    recv_extra=("--features", no_guest_csum))[0]
+    check(r["rx_needs_csum"] == 0 and r["bad_csum"] == 0,
+          "b2 got partial checksums or bad ones: %s" % r)
+    check(b.counters("b2")["csum_computed"] == n,
+          "b2's daemon should have completed %d checksums: %s"
+          % (n, b.counters("b2")))
+    print("csum: %d NEEDS_CSUM frames passed through untouched; %d "
+          "completed for a guest without GUEST_CSUM" % (n, n))
+
+
+def scenario_faults(t):
+    t.daemon_env["IBEMU_FABRIC"] = "default"
+    a, b = two_hosts(t, [{"name": "a1"}, {"name": "a2"}], [{"name": "b1"}])
+    lid_a = a.port("a1")["ib"]["lid"]
+    # 1. The QP of a1 fails after 300 sends: recovered, traffic resumes.
+    t.faults("qp_error_after=300,lid=%d" % lid_a)
+    s = t.frontend("a1", "send", "--count", 600, "--size", 500,
+                   "--dst", MAC["b1"], "--rate", 5000)
+    t.result(s)
+    wait_for(lambda: a.port("a1")["ib"]["qp_recoveries"] >= 1,
+             "a1's QP to be recovered")
+    t.faults(None)
+    t.send_recv(a, "a1", b, "b1", 300)
+    check(a.proc.poll() is None, "ibvhostd A died")
+    # 2. ibv_reg_mr fails above 1 MiB (what a low memlock limit does):
+    # a2's frontend is refused with a clear log line; a1, whose memory was
+    # registered before, carries on.
+    rx = t.frontend("a1", "recv", "--count", 300, "--verify", "--src",
+                    MAC["b1"], extra=("--ring", "1024"), timeout=30)
+    t.wait_running(a, "a1")
+    t.faults("reg_mr_max=1048576,lid=%d" % lid_a)
+    idle = t.frontend("a2", "idle", "--seconds", 2)
+    wait_for(lambda: "port a2: region 0: ibv_reg_mr" in a.log_text() and
+             "LimitMEMLOCK" in a.log_text(), "the reg_mr failure logged")
+    check(not a.port("a2")["ib"]["started"], "a2 started without its MR")
+    s = t.frontend("b1", "send", "--count", 300, "--size", 700,
+                   "--dst", MAC["a1"], "--rate", 5000)
+    t.result(s)
+    r = t.result(rx)
+    check(r["good"] == 300, "a1 lost frames while a2 failed: %s" % r)
+    t.result(idle)
+    t.faults(None)
+    t.send_recv(b, "b1", a, "a2", 300)
+    # 3. Total loss, then healed.
+    t.faults("drop_pct=100")
+    s = t.frontend("a1", "send", "--count", 100, "--size", 500,
+                   "--dst", MAC["b1"], "--rate", 5000)
+    t.result(s)
+    t.faults(None)
+    t.send_recv(a, "a1", b, "b1", 300)
+    # 4. The remote daemon vanishes (kill -9), then comes back.
+    b.proc.kill()
+    b.proc.wait()
+    s = t.frontend("a1", "send", "--count", 200, "--size", 500,
+                   "--dst", MAC["b1"], "--rate", 5000)
+    t.result(s)
+    check(a.proc.poll() is None, "ibvhostd A died with its peer")
+    if os.path.exists(b.ctl_sock):
+        os.unlink(b.ctl_sock)
+    b.start()
+    # B's port has a new QPN: A learns it from the first frame b1 sends
+    # (a guest's ARP does this), until then A still knows the old one.
+    t.send_recv(b, "b1", a, "a1", 100, dst=BCAST)
+    check(a.fdb("a1")[MAC["b1"]]["qpn"] == b.port("b1")["ib"]["qpn"],
+          "a1 did not relearn b1's new QPN")
+    t.send_recv(a, "a1", b, "b1", 300)
+    print("faults: QP error recovered (%d), reg_mr failure isolated, loss "
+          "healed, peer restart survived"
+          % a.port("a1")["ib"]["qp_recoveries"])
+
+
 SCENARIOS = {
+    "csum": scenario_csum,
+    "faults": scenario_faults,
     "unicast": scenario_unicast,
     "segments": scenario_segments,
     "broadcast": scenario_broadcast,
