@@ -1,0 +1,530 @@
+#!/usr/bin/env python3
+"""End to end: unmodified Linux guests (QEMU TCG, the Debian kernel's own
+virtio_net driver) on two ibvhostd, two emulated hosts of one ibemu
+fabric.
+
+usage: e2e_test.py SCENARIO BUILD_DIR
+scenarios:
+  ping      guests on hosts A and B (segment blue) ping each other both
+            ways (ARP through the segment's multicast group, then unicast);
+            each daemon's FDB holds the other guest's MAC at the peer
+            port's LID/QPN
+  segments  a guest on segment red (host B) reaches neither blue guest;
+            its port receives nothing of blue's traffic
+  mtu       the guest's MTU is the one the daemon advertises; a ping of
+            MTU - 28 bytes goes unfragmented, one of MTU bytes is
+            fragmented by the guest and passes; no drop counted
+  bulk      8 MB guest to guest over TCP (busybox nc), checksums equal;
+            checksum offload negotiated and no daemon computed a checksum
+  restart   kill -9 the daemon of host A and start it again: QEMU
+            (chardev reconnect=1) reconnects, the guest's network comes
+            back without a reboot; prints the recovery time
+  demo      scenario ping for people: streams the guests' ping output and
+            prints ibvhostctl show-ports and show-fdb of both daemons
+Every wait is bounded; everything started is stopped on exit.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guest as guestmod  # noqa: E402
+from guest import Guest, GuestError, ping_stats  # noqa: E402
+
+TIMEOUT = 30.0
+BOOT_TIMEOUT = 120
+RECOVERY_BOUND_S = 30.0
+# Host A polls on CPU 1, host B on CPU 0 (two CPUs here); each guest runs
+# on the CPU its own daemon does not poll, so a guest and the daemon
+# serving it never share one.
+CPU_A, CPU_B = 1, 0
+GUESTS = {  # name: (host, segment, MAC, address)
+    "a1": ("A", "blue", "52:54:00:12:0a:01", "10.99.0.1"),
+    "b1": ("B", "blue", "52:54:00:12:0b:01", "10.99.0.2"),
+    "b3": ("B", "red", "52:54:00:12:0b:03", "10.99.0.3"),
+}
+PREFIX = 24
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def wait_for(pred, what, timeout=TIMEOUT, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except Fail:
+            pass
+        time.sleep(interval)
+    raise Fail("timed out after %ds waiting for %s" % (timeout, what))
+
+
+class Host:
+    """One ibvhostd: one emulated host of the fabric."""
+
+    def __init__(self, t, name, core, ports):
+        self.t, self.name, self.core = t, name, core
+        self.ctl_sock = t.path("ctl-%s.sock" % name)
+        self.log = t.path("ibvhostd-%s.log" % name)
+        lines = ["log_level = info",
+                 "control_socket = %s" % self.ctl_sock,
+                 "main_core = %d" % core,
+                 "[segment blue]", "qkey = 0x0b1e0001",
+                 "[segment red]", "qkey = 0x0bed0002"]
+        for p in ports:
+            _, seg, mac, _ = GUESTS[p]
+            lines += ["[port %s]" % p, "socket = %s" % self.sock(p),
+                      "segment = %s" % seg, "mac = %s" % mac]
+        self.conf = t.path("ibvhostd-%s.conf" % name)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.ports = ports
+        self.proc = None
+
+    def sock(self, port):
+        return self.t.path("%s.sock" % port)
+
+    def start(self):
+        logf = open(self.log, "a")
+        self.proc = subprocess.Popen([self.t.ibvhostd, "-c", self.conf],
+                                     stdout=logf, stderr=logf,
+                                     env=self.t.daemon_env)
+        logf.close()
+        self.t.procs.append(self.proc)
+        pid = self.proc.pid
+
+        def up():
+            check(self.proc.poll() is None, "ibvhostd %s exited (%s):\n%s"
+                  % (self.name, self.proc.returncode, self.log_tail()))
+            return (self.ctl("show-version", quiet=True) or {}).get(
+                "pid") == pid
+        wait_for(up, "ibvhostd %s's control socket" % self.name)
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=TIMEOUT)
+
+    def log_tail(self, n=4000):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def ctl(self, *args, quiet=False, text=False):
+        argv = [self.t.ctl, "-s", self.ctl_sock] + ([] if text else
+                                                   ["--json"]) + list(args)
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        if r.returncode != 0:
+            if quiet:
+                return None
+            raise Fail("ibvhostctl %s on host %s failed: %s" % (
+                " ".join(args), self.name, r.stderr.strip()))
+        return r.stdout if text else json.loads(r.stdout)
+
+    def port(self, name):
+        return self.ctl("show-port", name)
+
+    def counters(self, name):
+        return self.port(name)["counters"]
+
+    def fdb(self, name):
+        return {e["mac"]: e for e in self.ctl("show-fdb", name)}
+
+
+class Test:
+    def __init__(self, build):
+        self.build = os.path.abspath(build)
+        self.ibvhostd = os.path.join(self.build, "daemon", "ibvhostd")
+        self.ctl = os.path.join(self.build, "daemon", "ibvhostctl")
+        self.dir = tempfile.mkdtemp(prefix="ibvhostd-e2e-")
+        self.procs, self.hosts, self.guests = [], {}, {}
+        self.daemon_env = dict(os.environ,
+                               LD_LIBRARY_PATH=os.path.join(
+                                   self.build, "tests", "ibemu"),
+                               IBEMU_SHM_DIR=self.dir,
+                               IBEMU_FABRIC="e2e-%d" % os.getpid())
+        self.times = {}
+        self.t0 = time.monotonic()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def stage(self, name):
+        """Records how long the stage that ends here took."""
+        now = time.monotonic()
+        self.times[name] = now - getattr(self, "_last", self.t0)
+        self._last = now
+
+    def start_hosts(self, red=False):
+        self.hosts["A"] = Host(self, "A", CPU_A, ["a1"]).start()
+        self.hosts["B"] = Host(self, "B", CPU_B,
+                               ["b1", "b3"] if red else ["b1"]).start()
+        self.stage("daemons")
+        mtu = self.hosts["A"].port("a1")["ib"]["mtu"]
+        for h in self.hosts.values():
+            for p in h.ports:
+                m = h.port(p)["ib"]["mtu"]
+                check(m == mtu, "port %s advertises MTU %d, a1 %d" %
+                      (p, m, mtu))
+        self.mtu = mtu
+        return mtu
+
+    def start_guests(self, names, reconnect=False):
+        self.images = guestmod.images(self.build)
+        self.stage("guest images")
+        for n in names:
+            host, _, mac, ip = GUESTS[n]
+            h = self.hosts[host]
+            g = Guest(self.dir, n, h.sock(n), mac, "%s/%d" % (ip, PREFIX),
+                      self.mtu, *self.images,
+                      cpu=CPU_B if host == "A" else CPU_A,
+                      reconnect=reconnect)
+            self.guests[n] = g.start()
+        for n in names:
+            self.guests[n].wait_ready(BOOT_TIMEOUT)
+        self.stage("guests booted")
+        for n in names:
+            h = self.hosts[GUESTS[n][0]]
+            wait_for(lambda: h.port(n)["state"] == "running" and
+                     h.port(n)["ib"]["started"],
+                     "port %s on host %s to run" % (n, h.name))
+        return [self.guests[n] for n in names]
+
+    def ping(self, src, dst, count=5, size=None, expect=True, echo=None,
+             wait=2):
+        args = "-c %d -W %d" % (count, wait)
+        if size is not None:
+            args += " -s %d" % size
+        _, out = self.guests[src].sh("ping %s %s" % (args, GUESTS[dst][3]),
+                                     timeout=count * (wait + 2) + 20,
+                                     echo=echo)
+        sent, got, rtt = ping_stats(out)
+        if expect:
+            check(sent == count and got == count,
+                  "ping %s -> %s (%s): %d of %d replies:\n%s" % (
+                      src, dst, args, got, sent, out))
+        return sent, got, rtt, out
+
+    def cleanup(self):
+        for g in self.guests.values():
+            g.stop()
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+        for p in self.procs:
+            shutil.rmtree(os.path.join(run, "ibvhostd-%d" % p.pid),
+                          ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def diagnostics(self):
+        out = ""
+        for g in self.guests.values():
+            out += g.diagnostics()
+        for h in self.hosts.values():
+            out += "---- ibvhostd %s log (tail) ----\n%s\n" % (
+                h.name, h.log_tail())
+            for p in h.ports:
+                c = h.ctl("show-port", p, quiet=True)
+                if c:
+                    out += "---- %s counters: %s\n" % (p, c.get("counters"))
+        return out
+
+    def report_times(self):
+        print("timings: " + ", ".join("%s %.1f s" % kv for kv in
+                                      self.times.items()))
+        for g in self.guests.values():
+            if g.boot_s is not None:
+                print("guest %s: eth0 up %.1f s after QEMU start" %
+                      (g.name, g.boot_s))
+
+
+def nonzero_drops(c):
+    return {k: v for k, v in c.items() if k.startswith("drop_") and v}
+
+
+def check_fdb(t, port, peer):
+    """`port`'s FDB holds `peer`'s MAC at `peer`'s port address."""
+    h, hp = t.hosts[GUESTS[port][0]], t.hosts[GUESTS[peer][0]]
+    fdb = h.fdb(port)
+    mac = GUESTS[peer][2]
+    check(mac in fdb, "host %s port %s did not learn %s (%s): FDB %s" % (
+        h.name, port, peer, mac, fdb))
+    ib = hp.port(peer)["ib"]
+    e = fdb[mac]
+    check(e["lid"] == ib["lid"] and e["qpn"] == ib["qpn"],
+          "%s learned %s at LID %s QPN %s; it is LID %s QPN %s" % (
+              port, peer, e["lid"], e["qpn"], ib["lid"], ib["qpn"]))
+
+
+def scenario_ping(t, echo=None):
+    t.start_hosts()
+    t.start_guests(["a1", "b1"])
+    a, b = t.hosts["A"], t.hosts["B"]
+    _, _, rtt_ab, _ = t.ping("a1", "b1", count=5, echo=echo)
+    _, _, rtt_ba, _ = t.ping("b1", "a1", count=5, echo=echo)
+    t.stage("pings")
+    check_fdb(t, "a1", "b1")
+    check_fdb(t, "b1", "a1")
+    for h, p in ((a, "a1"), (b, "b1")):
+        c = h.counters(p)
+        check(c["tx_frames"] - c["flooded"] >= 8,
+              "%s: %d frames sent, %d of them flooded: the pings did not go "
+              "unicast" % (p, c["tx_frames"], c["flooded"]))
+        check(not nonzero_drops(c), "%s dropped frames: %s" % (
+            p, nonzero_drops(c)))
+    print("ping: a1 -> b1 5/5 (avg RTT %.2f ms), b1 -> a1 5/5 (avg RTT "
+          "%.2f ms); FDBs learned the peers; unicast after ARP" %
+          (rtt_ab, rtt_ba))
+    return rtt_ab, rtt_ba
+
+
+def scenario_segments(t):
+    t.start_hosts(red=True)
+    t.start_guests(["a1", "b1", "b3"])
+    a, b = t.hosts["A"], t.hosts["B"]
+    t.ping("a1", "b1", count=3)
+    for src, dst in (("b3", "a1"), ("b3", "b1"), ("a1", "b3")):
+        sent, got, _, out = t.ping(src, dst, count=3, wait=1, expect=False)
+        check(sent == 3 and got == 0, "%s (red) -> %s (blue): %d of %d "
+              "replies:\n%s" % (src, dst, got, sent, out))
+    t.stage("pings")
+    c = b.counters("b3")
+    check(c["tx_frames"] > 0, "b3 sent nothing: the test proves nothing")
+    check(c["rx_frames"] == 0, "b3 (red) received %d frames" % c["rx_frames"])
+    for h, p in ((a, "a1"), (b, "b1")):
+        check(GUESTS["b3"][2] not in h.fdb(p), "%s learned b3's MAC" % p)
+    _, neigh = t.guests["b3"].sh("ip neigh show")
+    check("lladdr" not in neigh, "b3 resolved a blue address: %s" % neigh)
+    print("segments: b3 (red) sent %d frames, received 0; no blue guest "
+          "answered or learned it" % c["tx_frames"])
+
+
+def ip_stats(g):
+    """The guest's IP counters (/proc/net/snmp)."""
+    _, out = g.sh("grep '^Ip:' /proc/net/snmp", check=True)
+    keys, vals = [l.split()[1:] for l in out.splitlines()[:2]]
+    return dict(zip(keys, map(int, vals)))
+
+
+def scenario_mtu(t):
+    mtu = t.start_hosts()
+    t.start_guests(["a1", "b1"])
+    a, b = t.hosts["A"], t.hosts["B"]
+    for n, g in t.guests.items():
+        _, cur = g.sh("cat /sys/class/net/eth0/mtu", check=True)
+        check(int(cur) == mtu, "guest %s: eth0 MTU %s, the daemon "
+              "advertises %d" % (n, cur, mtu))
+        # VIRTIO_NET_F_MTU is also the driver's maximum.
+        st, out = g.sh("ip link set eth0 mtu %d" % (mtu + 1))
+        check(st != 0, "guest %s accepted MTU %d > advertised %d" %
+              (n, mtu + 1, mtu))
+    t.ping("a1", "b1", count=2)  # ARP resolved both ways
+    ga, gb = t.guests["a1"], t.guests["b1"]
+    before = a.counters("a1")
+    s0 = ip_stats(ga)
+    _, _, rtt_full, _ = t.ping("a1", "b1", count=3, size=mtu - 28)
+    s1 = ip_stats(ga)
+    after = a.counters("a1")
+    check(s1["FragCreates"] == s0["FragCreates"],
+          "a %d-byte ping was fragmented by the guest" % (mtu - 28))
+    check(after["tx_frames"] - before["tx_frames"] == 3,
+          "3 full-size pings sent as %d frames" %
+          (after["tx_frames"] - before["tx_frames"]))
+    check(after["tx_bytes"] - before["tx_bytes"] == 3 * (mtu + 14),
+          "3 full-size pings carried %d bytes, expected 3 x %d" % (
+              after["tx_bytes"] - before["tx_bytes"], mtu + 14))
+    r0 = ip_stats(gb)
+    _, _, rtt_frag, _ = t.ping("a1", "b1", count=3, size=mtu)
+    s2, r1 = ip_stats(ga), ip_stats(gb)
+    check(s2["FragCreates"] - s1["FragCreates"] >= 6,
+          "a %d-byte ping was not fragmented (FragCreates +%d)" % (
+              mtu, s2["FragCreates"] - s1["FragCreates"]))
+    check(r1["ReasmOKs"] - r0["ReasmOKs"] == 3,
+          "b1 reassembled %d of 3 pings" % (r1["ReasmOKs"] - r0["ReasmOKs"]))
+    for h, p in ((a, "a1"), (b, "b1")):
+        d = nonzero_drops(h.counters(p))
+        check(not d, "%s dropped frames: %s" % (p, d))
+    t.stage("pings")
+    print("mtu: guest MTU %d = advertised; %d-byte ping unfragmented in "
+          "one %d-byte frame (RTT %.2f ms); %d-byte ping fragmented and "
+          "reassembled (RTT %.2f ms); 0 drops" % (
+              mtu, mtu - 28, mtu + 14, rtt_full, mtu, rtt_frag))
+
+
+def scenario_bulk(t, mb=8):
+    t.start_hosts()
+    t.start_guests(["a1", "b1"])
+    a, b = t.hosts["A"], t.hosts["B"]
+    ga, gb = t.guests["a1"], t.guests["b1"]
+    t.ping("a1", "b1", count=2)
+    ga.sh("dd if=/dev/urandom of=/tmp/data bs=1M count=%d 2>/dev/null" % mb,
+          check=True, timeout=120)
+    _, sum_a = ga.sh("md5sum /tmp/data | cut -d' ' -f1", check=True)
+    gb.sh("(timeout 300 nc -l -p 5001 >/tmp/recv; echo $? >/tmp/recv.rc) "
+          ">/dev/null 2>&1 &", check=True)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    st, out = ga.sh("timeout 300 nc %s 5001 </tmp/data" % GUESTS["b1"][3],
+                    timeout=320)
+    check(st == 0, "nc a1 -> b1 failed (%d): %s" % (st, out))
+    wait_for(lambda: gb.sh("test -f /tmp/recv.rc")[0] == 0,
+             "b1's nc to finish", timeout=60, interval=0.5)
+    secs = time.monotonic() - t0
+    t.stage("transfer")
+    _, size_b = gb.sh("wc -c </tmp/recv", check=True)
+    _, sum_b = gb.sh("md5sum /tmp/recv | cut -d' ' -f1", check=True)
+    check(int(size_b) == mb << 20, "b1 received %s bytes of %d" % (
+        size_b, mb << 20))
+    check(sum_a == sum_b, "md5 differs: sent %s, received %s" % (sum_a,
+                                                                 sum_b))
+    for h, p in ((a, "a1"), (b, "b1")):
+        info = h.port(p)
+        feat = int(str(info["features"]), 0)
+        check(feat & 3 == 3, "%s: CSUM/GUEST_CSUM not negotiated "
+              "(features %#x)" % (p, feat))
+        c = info["counters"]
+        check(c["csum_computed"] == 0, "%s: the daemon computed %d "
+              "checksums" % (p, c["csum_computed"]))
+    ca, cb = a.counters("a1"), b.counters("b1")
+    print("bulk: %d MB a1 -> b1 in %.1f s (%.1f Mbit/s), md5 %s equal; "
+          "CSUM+GUEST_CSUM negotiated, csum_computed 0 on both; a1 sent "
+          "%d frames, drops a1 %s b1 %s" % (
+              mb, secs, mb * 8.0 * 1.048576 / secs, sum_a, ca["tx_frames"],
+              nonzero_drops(ca) or 0, nonzero_drops(cb) or 0))
+
+
+def scenario_restart(t):
+    t.start_hosts()
+    t.start_guests(["a1", "b1"], reconnect=True)
+    a = t.hosts["A"]
+    ga = t.guests["a1"]
+    t.ping("a1", "b1", count=3)
+    _, up0 = ga.sh("cut -d' ' -f1 /proc/uptime")
+    t.stage("first pings")
+    killed = time.monotonic()
+    a.kill9()
+    sent, got, _, _ = t.ping("a1", "b1", count=1, wait=1, expect=False)
+    check(got == 0, "a1 reached b1 with its daemon killed")
+    a.start()
+    restarted = time.monotonic()
+    deadline = killed + RECOVERY_BOUND_S + 30
+    ok = None
+    while time.monotonic() < deadline:
+        _, got, _, _ = t.ping("a1", "b1", count=1, wait=1, expect=False)
+        if got:
+            ok = time.monotonic()
+            break
+    check(ok is not None, "a1's network did not come back within %ds of "
+          "the kill; port a1: %s" % (deadline - killed,
+                                     a.ctl("show-port", "a1", quiet=True)))
+    recovery, since_start = ok - killed, ok - restarted
+    t.stage("recovery")
+    t.ping("a1", "b1", count=3)
+    t.ping("b1", "a1", count=3)
+    _, up1 = ga.sh("cut -d' ' -f1 /proc/uptime")
+    check(float(up1) > float(up0), "a1 rebooted (uptime %s then %s)" %
+          (up0, up1))
+    check(ga.console_text().count("E2E-READY") == 1, "a1 booted twice")
+    check_fdb(t, "b1", "a1")
+    print("restart: network back %.1f s after kill -9 (%.1f s after the "
+          "daemon restarted), bound %.0f s; no guest reboot" % (
+              recovery, since_start, RECOVERY_BOUND_S))
+    check(recovery < RECOVERY_BOUND_S, "recovery took %.1f s, bound %.0f s"
+          % (recovery, RECOVERY_BOUND_S))
+
+
+def scenario_demo(t):
+    def echo_from(name):
+        return lambda line: print("  [guest %s] %s" % (name, line),
+                                  flush=True)
+    print("demo: two daemons (hosts A and B) on an emulated IB fabric; "
+          "files in %s" % t.dir, flush=True)
+    mtu = t.start_hosts()
+    print("demo: daemons up, ports advertise MTU %d; booting two QEMU "
+          "guests (TCG, Debian kernel, busybox)" % mtu, flush=True)
+    t.start_guests(["a1", "b1"])
+    for n, g in t.guests.items():
+        print("demo: guest %s (%s, %s on host %s) eth0 up after %.1f s, "
+              "MTU %d" % (n, GUESTS[n][3], GUESTS[n][2], GUESTS[n][0],
+                          g.boot_s, g.mtu), flush=True)
+    for src, dst in (("a1", "b1"), ("b1", "a1")):
+        print("demo: guest %s: ping -c 5 %s" % (src, GUESTS[dst][3]),
+              flush=True)
+        t.ping(src, dst, count=5, echo=echo_from(src))
+    for h in t.hosts.values():
+        print("\ndemo: host %s: ibvhostctl show-ports" % h.name)
+        print(h.ctl("show-ports", text=True).rstrip())
+        for p in h.ports:
+            print("\ndemo: host %s: ibvhostctl show-fdb %s" % (h.name, p))
+            print(h.ctl("show-fdb", p, text=True).rstrip())
+    hold = float(os.environ.get("DEMO_HOLD", "0") or 0)
+    if hold > 0:
+        print("\ndemo: holding for %.0f s; guests' agents at %s/guest-*.agent"
+              % (hold, t.dir), flush=True)
+        time.sleep(hold)
+
+
+SCENARIOS = {
+    "ping": scenario_ping,
+    "segments": scenario_segments,
+    "mtu": scenario_mtu,
+    "bulk": scenario_bulk,
+    "restart": scenario_restart,
+    "demo": scenario_demo,
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
+        print(__doc__)
+        return 2
+    name = sys.argv[1]
+    t = Test(sys.argv[2])
+    # SIGTERM (meson's timeout, a killed demo) cleans up as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(
+        KeyboardInterrupt()))
+    try:
+        SCENARIOS[name](t)
+        t.report_times()
+        print("PASS", name)
+        return 0
+    except (Fail, GuestError, guestmod.guestimg.BuildError) as e:
+        print("FAIL %s: %s" % (name, e))
+        t.report_times()
+        try:
+            print(t.diagnostics())
+        except Exception as d:  # the diagnostics must not hide the failure
+            print("(diagnostics failed: %s)" % d)
+        return 1
+    except KeyboardInterrupt:
+        print("%s: interrupted, cleaning up" % name)
+        return 130
+    finally:
+        t.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
