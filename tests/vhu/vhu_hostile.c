@@ -24,6 +24,7 @@ struct hctx {
 	unsigned nacks;
 	unsigned send_errors;
 	uint16_t used0[2];
+	bool started; /* rings started: stopping them is meaningful */
 	char note[160];
 };
 
@@ -274,6 +275,7 @@ static int c_memtable_huge(struct hctx *h)
 	tally(h, rc);
 	if (rc)
 		return 0;
+	h->started = true;
 	h->used0[1] = vhu_vq_used_idx(&d->vq[1]);
 	set_desc(d, 1, 0, m->size + 4096, 128, 0, 0);
 	tx_head(h, 0);
@@ -338,6 +340,7 @@ static int c_vring_base_32bit(struct hctx *h)
 		return rc;
 	d->vq[1].start_base = 0x10005;
 	tally(h, vhu_dev_start_ring(d, 1));
+	h->started = true;
 	d->vq[1].avail_idx = d->vq[1].kicked_idx = 5;
 	d->vq[1].last_used = 5;
 	uint64_t f = tx_frame(h, 60, 0, 0, 0);
@@ -515,6 +518,7 @@ static int setup(struct hctx *h, const struct vhu_opts *o, enum setup s)
 		vhu_net_rx_refill(&h->d);
 	for (unsigned q = 0; q < 2 && !r; q++)
 		r = vhu_dev_start_ring(&h->d, q);
+	h->started = r == 0;
 	return r;
 }
 
@@ -556,7 +560,7 @@ int vhu_hostile_run(const struct vhu_opts *o, const char *name)
 	bool closed = vhu_peer_closed(&h.d, window);
 	uint64_t changed = vhu_mem_canary_changed(&h.d.mem);
 	uint16_t used[2] = { 0, 0 };
-	bool rings = h.d.vq[1].used != NULL; /* some cases start rings late */
+	bool rings = h.started; /* some cases start rings late */
 	if (rings) {
 		used[0] = vhu_vq_used_idx(&h.d.vq[0]);
 		used[1] = vhu_vq_used_idx(&h.d.vq[1]);
