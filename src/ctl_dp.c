@@ -197,6 +197,20 @@ static json_t *stats(void)
 	PORT_COUNTERS(PORT_COUNTER_JSON)
 #undef PORT_COUNTER_JSON
 	o = json_pack("{s:i, s:o}", "ports", (int)n, "totals", t);
+	json_t *cores = json_array();
+	struct dp_core_info ci;
+
+	for (unsigned i = 0; dp_core_get_info(i, &ci); i++)
+		json_array_append_new(cores,
+			json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I}",
+				  "cpu", (int)ci.cpu, "ports", (int)ci.ports,
+				  "poll", ci.adaptive ? "adaptive" : "busy",
+				  "sleeps", (json_int_t)ci.sleeps,
+				  "wakeups_cq", (json_int_t)ci.wakeups_cq,
+				  "wakeups_kick", (json_int_t)ci.wakeups_kick,
+				  "wakeups_mailbox",
+				  (json_int_t)ci.wakeups_mailbox));
+	json_object_set_new(o, "cores", cores);
 	if (dev)
 		json_object_set_new(o, "device",
 			json_pack("{s:s, s:i, s:i, s:o, s:s, s:i, s:i}",

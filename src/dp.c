@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "dp_int.h"
 #include "ibvhost/log.h"
@@ -33,6 +35,24 @@ uint16_t dp_port_mtu(const struct cfg_port *pc)
 	return (uint16_t)mtu;
 }
 
+bool dp_core_get_info(unsigned i, struct dp_core_info *out)
+{
+	if (i >= dp.n_cores)
+		return false;
+	const struct dp_core *c = &dp.cores[i];
+
+	/* Written by the core alone; a slightly stale read is fine here. */
+	out->cpu = c->cpu;
+	out->ports = c->n_ports;
+	out->adaptive = c->adaptive;
+	out->sleeps = __atomic_load_n(&c->sleeps, __ATOMIC_RELAXED);
+	out->wakeups_cq = __atomic_load_n(&c->wakeups_cq, __ATOMIC_RELAXED);
+	out->wakeups_kick = __atomic_load_n(&c->wakeups_kick, __ATOMIC_RELAXED);
+	out->wakeups_mailbox =
+		__atomic_load_n(&c->wakeups_mailbox, __ATOMIC_RELAXED);
+	return true;
+}
+
 /* ---- mailbox ------------------------------------------------------------ */
 
 void dp_request_complete(struct dp_request *req, int result)
@@ -51,6 +71,8 @@ int dp_core_call(struct dp_core *core, struct dp_request *req)
 	sem_init(&req->done, 0, 0);
 	pthread_mutex_lock(&core->mailbox_lock);
 	atomic_store_explicit(&core->mailbox, req, memory_order_release);
+	if (core->adaptive)
+		eventfd_write(core->wake_fd, 1); /* it may be asleep */
 	for (;;) {
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += DP_MAILBOX_TIMEOUT_S;
@@ -83,6 +105,14 @@ static void core_check_mailbox(struct dp_core *core)
 		dp_request_complete(req, rc);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *core_main(void *arg)
 {
 	struct dp_core *core = arg;
@@ -98,9 +128,25 @@ static void *core_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	log_info("dp: polling core %u running", core->cpu);
 
+	uint64_t idle_since = 0;
+
 	while (!atomic_load_explicit(&core->stop, memory_order_relaxed)) {
-		dp_core_round(core);
+		bool busy = dp_core_round(core);
+
 		core_check_mailbox(core);
+		if (!core->adaptive || busy) {
+			idle_since = 0;
+			continue;
+		}
+		/* Only idle rounds read the clock. */
+		uint64_t now = now_ns();
+
+		if (idle_since == 0)
+			idle_since = now;
+		else if (now - idle_since >= DP_IDLE_BEFORE_SLEEP_NS) {
+			dp_core_sleep(core);
+			idle_since = 0;
+		}
 	}
 	/* Answer a request that raced with the stop. */
 	core_check_mailbox(core);
@@ -109,18 +155,28 @@ static void *core_main(void *arg)
 
 /* ---- init / fini ---------------------------------------------------------- */
 
-static int core_init(struct dp_core *core, unsigned cpu)
+static int core_init(struct dp_core *core, unsigned cpu, bool adaptive)
 {
 	int cqe = (int)DP_CQ_ENTRIES;
 	int err;
 
 	core->cpu = cpu;
+	core->adaptive = adaptive;
+	core->wake_fd = -1;
 	pthread_mutex_init(&core->mailbox_lock, NULL);
 	atomic_init(&core->mailbox, NULL);
 	atomic_init(&core->stop, false);
 	if ((uint32_t)cqe > dp.dev->max_cqe)
 		cqe = (int)dp.dev->max_cqe;
-	core->cq = ibv_create_cq(dp.dev->ctx, cqe, core, NULL, 0);
+	core->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	core->channel = ibv_create_comp_channel(dp.dev->ctx);
+	if (core->wake_fd < 0 || !core->channel) {
+		err = errno ? errno : ENOMEM;
+		log_err("dp: core %u: cannot create its wake-up fds: %s", cpu,
+			strerror(err));
+		return -err;
+	}
+	core->cq = ibv_create_cq(dp.dev->ctx, cqe, core, core->channel, 0);
 	if (!core->cq) {
 		err = errno ? errno : ENOMEM;
 		log_err("dp: core %u: ibv_create_cq(%d) failed: %s", cpu, cqe,
@@ -131,8 +187,6 @@ static int core_init(struct dp_core *core, unsigned cpu)
 	if (err) {
 		log_err("dp: core %u: cannot start the polling thread: %s",
 			cpu, strerror(err));
-		ibv_destroy_cq(core->cq);
-		core->cq = NULL;
 		return -err;
 	}
 	core->thread_started = true;
@@ -150,6 +204,12 @@ static void core_fini(struct dp_core *core)
 		log_warn("dp: core %u: ibv_destroy_cq failed: %s", core->cpu,
 			 strerror(errno));
 	core->cq = NULL;
+	if (core->channel)
+		ibv_destroy_comp_channel(core->channel);
+	core->channel = NULL;
+	if (core->wake_fd >= 0)
+		close(core->wake_fd);
+	core->wake_fd = -1;
 	pthread_mutex_destroy(&core->mailbox_lock);
 }
 
@@ -179,10 +239,15 @@ int dp_init(const struct cfg *cfg)
 		unsigned cpu = cfg->n_poll_cores ? cfg->poll_cores[dp.n_cores]
 						 : cfg->main_core;
 
-		err = core_init(&dp.cores[dp.n_cores], cpu);
-		if (err)
+		err = core_init(&dp.cores[dp.n_cores], cpu,
+				cfg->poll_mode == CFG_POLL_ADAPTIVE);
+		if (err) {
+			core_fini(&dp.cores[dp.n_cores]);
 			goto err_cores;
+		}
 	}
+	log_info("dp: %u polling core(s), %s polling", dp.n_cores,
+		 cfg_poll_mode_name(cfg->poll_mode));
 	return 0;
 
 err_cores:

@@ -12,7 +12,9 @@
  * that break a port (a hostile ring) are logged once, when they happen.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <time.h>
 
@@ -125,7 +127,7 @@ static unsigned tx_sges(struct dp_port *d, uint16_t slot, struct vq_seg *segs,
 	return 1;
 }
 
-static void port_tx(struct dp_port *d)
+static unsigned port_tx(struct dp_port *d)
 {
 	struct ibv_send_wr wrs[DP_BURST], *bad;
 	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
@@ -137,8 +139,10 @@ static void port_tx(struct dp_port *d)
 	err = vq_avail_count(&d->txq, &avail);
 	if (err) {
 		port_break(d, "TX", err);
-		return;
+		return 0;
 	}
+	if (avail == 0)
+		return 0;
 	room = (uint16_t)(DP_TX_INFLIGHT - (uint16_t)(d->tx_head - d->tx_tail));
 	n = avail < room ? avail : room;
 	if (n > DP_BURST)
@@ -207,7 +211,7 @@ static void port_tx(struct dp_port *d)
 	}
 	vq_avail_consume(&d->txq, n);
 	if (nwr == 0)
-		return;
+		return n;
 
 	/* One completion per burst: sends complete in order, so it returns
 	 * every chain of the burst. */
@@ -229,6 +233,7 @@ static void port_tx(struct dp_port *d)
 	DP_COUNT(d, tx_frames, nwr);
 	DP_COUNT(d, tx_bytes, bytes);
 	DP_COUNT(d, flooded, flooded);
+	return n;
 }
 
 static void tx_complete(struct dp_port *d, const struct ibv_wc *wc,
@@ -304,7 +309,7 @@ static void rx_unget(struct dp_port *d, const uint16_t *heads, unsigned n)
 
 /* Build receive WRs while guest chains and WR slots last. Each WR holds
  * the largest message: never shorter, or the HCA would fail it. */
-void dp_port_refill_rx(struct dp_port *d)
+unsigned dp_port_refill_rx(struct dp_port *d)
 {
 	struct ibv_recv_wr wrs[DP_BURST], *bad;
 	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
@@ -313,10 +318,10 @@ void dp_port_refill_rx(struct dp_port *d)
 	uint16_t avail, nwr = 0;
 
 	if (d->state != DP_RUNNING)
-		return;
+		return 0;
 	if (vq_avail_count(&d->rxq, &avail) != VQ_OK) {
 		port_break(d, "RX", VQ_ERR_AVAIL_IDX);
-		return;
+		return 0;
 	}
 	while (nwr < DP_BURST &&
 	       (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS) {
@@ -377,7 +382,7 @@ void dp_port_refill_rx(struct dp_port *d)
 	}
 post:
 	if (nwr == 0)
-		return;
+		return 0;
 	wrs[nwr - 1].next = NULL;
 	if (ibv_post_recv(d->qp, wrs, &bad) != 0) {
 		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);
@@ -390,9 +395,11 @@ post:
 			rx_unget(d, w->heads, w->nheads);
 		}
 		d->rx_head = (uint16_t)(d->rx_head - refused);
+		nwr = (uint16_t)(nwr - refused);
 		if (d->state == DP_RUNNING)
 			dp_port_begin_drain(d);
 	}
+	return nwr;
 }
 
 static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
@@ -566,20 +573,12 @@ void dp_port_finish_drain(struct dp_port *d)
 
 /* ---- the polling round ---------------------------------------------------- */
 
-void dp_core_round(struct dp_core *core)
+/* Process up to one burst of completions, publish the used rings, finish
+ * drains. Returns the completions processed. */
+int dp_core_poll_cq(struct dp_core *core)
 {
 	struct ibv_wc wcs[DP_BURST];
 	int n;
-
-	for (unsigned i = 0; i < core->n_ports; i++) {
-		struct dp_port *d = core->ports[i];
-
-		if (d->state != DP_RUNNING)
-			continue;
-		port_tx(d);
-		if ((uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS)
-			dp_port_refill_rx(d);
-	}
 
 	n = ibv_poll_cq(core->cq, DP_BURST, wcs);
 	for (int i = 0; i < n; i++) {
@@ -610,6 +609,98 @@ void dp_core_round(struct dp_core *core)
 				d->stop_requested = false;
 				dp_request_complete(req, 0);
 			}
+		}
+	}
+	return n < 0 ? 0 : n;
+}
+
+bool dp_core_round(struct dp_core *core)
+{
+	unsigned work = 0;
+
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		struct dp_port *d = core->ports[i];
+
+		if (d->state != DP_RUNNING)
+			continue;
+		work += port_tx(d);
+		if ((uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS)
+			work += dp_port_refill_rx(d);
+	}
+	return dp_core_poll_cq(core) > 0 || work > 0;
+}
+
+/* ---- adaptive polling ------------------------------------------------------ */
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+}
+
+/* Ask for wake-ups (CQ event, guest kicks, mailbox), re-check for work
+ * that raced with the arming, and sleep until one of them fires. */
+void dp_core_sleep(struct dp_core *core)
+{
+	struct pollfd fds[2 + 2 * DP_CORE_PORTS_MAX];
+	unsigned n = 0;
+	bool pending = false;
+
+	fds[n++] = (struct pollfd){ .fd = core->wake_fd, .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = core->channel->fd, .events = POLLIN };
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		struct dp_port *d = core->ports[i];
+
+		if (d->state != DP_RUNNING)
+			continue;
+		if (d->tx_kickfd >= 0) {
+			pending |= vq_kick_enable(&d->txq);
+			fds[n++] = (struct pollfd){ .fd = d->tx_kickfd,
+						    .events = POLLIN };
+		}
+		/* RX buffers matter only while we could post more. */
+		if (d->rx_kickfd >= 0 &&
+		    (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS &&
+		    d->n_free > 0) {
+			pending |= vq_kick_enable(&d->rxq);
+			fds[n++] = (struct pollfd){ .fd = d->rx_kickfd,
+						    .events = POLLIN };
+		}
+	}
+	if (!pending && ibv_req_notify_cq(core->cq, 0) == 0 &&
+	    dp_core_poll_cq(core) == 0 &&
+	    !atomic_load_explicit(&core->mailbox, memory_order_acquire)) {
+		__atomic_store_n(&core->sleeps, core->sleeps + 1, __ATOMIC_RELAXED);
+		if (poll(fds, n, DP_SLEEP_MAX_MS) > 0) {
+			if (fds[0].revents) {
+				drain_fd(core->wake_fd);
+				__atomic_store_n(&core->wakeups_mailbox, core->wakeups_mailbox + 1, __ATOMIC_RELAXED);
+			}
+			if (fds[1].revents) {
+				struct ibv_cq *cq;
+				void *ctx;
+
+				if (ibv_get_cq_event(core->channel, &cq,
+						     &ctx) == 0)
+					ibv_ack_cq_events(cq, 1);
+				__atomic_store_n(&core->wakeups_cq, core->wakeups_cq + 1, __ATOMIC_RELAXED);
+			}
+			for (unsigned i = 2; i < n; i++) {
+				if (fds[i].revents) {
+					drain_fd(fds[i].fd);
+					__atomic_store_n(&core->wakeups_kick, core->wakeups_kick + 1, __ATOMIC_RELAXED);
+				}
+			}
+		}
+	}
+	for (unsigned i = 0; i < core->n_ports; i++) {
+		struct dp_port *d = core->ports[i];
+
+		if (d->state == DP_RUNNING) {
+			vq_kick_disable(&d->txq);
+			vq_kick_disable(&d->rxq);
 		}
 	}
 }

@@ -48,6 +48,11 @@
 #define DP_CQ_ENTRIES 8192u
 /* Ports one core serves at most. */
 #define DP_CORE_PORTS_MAX 64u
+/* Adaptive polling: a core idle this long arms its CQ and the guests'
+ * kicks and sleeps, at most DP_SLEEP_MAX_MS at a time (a bound for kicks
+ * on an fd the frontend has replaced while we slept). */
+#define DP_IDLE_BEFORE_SLEEP_NS 200000ull
+#define DP_SLEEP_MAX_MS 10
 /* How long a control request may wait for a polling core (it answers
  * within one polling round unless something is badly wrong). */
 #define DP_MAILBOX_TIMEOUT_S 10
@@ -110,6 +115,7 @@ struct dp_port {
 	bool mrg_rxbuf;		/* guest chains may be merged in one WR */
 	struct vq_ring rxq, txq;
 	int rx_callfd, tx_callfd;
+	int rx_kickfd, tx_kickfd; /* our duplicates, -1 for none */
 	bool rx_dirty, tx_dirty; /* used entries put, not yet published */
 
 	/* TX: slots tx_tail..tx_head hold heads lent to the HCA. */
@@ -159,6 +165,10 @@ struct dp_core {
 	pthread_t thread;
 	bool thread_started;
 	struct ibv_cq *cq;
+	struct ibv_comp_channel *channel; /* adaptive polling: CQ events */
+	int wake_fd;	/* eventfd: a mailbox request for a sleeping core */
+	bool adaptive;
+	uint64_t sleeps, wakeups_cq, wakeups_kick, wakeups_mailbox;
 	atomic_bool stop;
 	/* One-slot mailbox: senders serialise on `mailbox_lock` (control
 	 * plane only); the core reads `mailbox` once per round. */
@@ -192,8 +202,10 @@ void dp_request_complete(struct dp_request *req, int result);
 
 /* dp_fast.c: one polling round over a core's ports, and the pieces the
  * life cycle needs. */
-void dp_core_round(struct dp_core *core);
-void dp_port_refill_rx(struct dp_port *dp);
+bool dp_core_round(struct dp_core *core);
+int dp_core_poll_cq(struct dp_core *core);
+void dp_core_sleep(struct dp_core *core);
+unsigned dp_port_refill_rx(struct dp_port *dp);
 void dp_port_begin_drain(struct dp_port *dp);
 bool dp_port_drained(const struct dp_port *dp);
 void dp_port_finish_drain(struct dp_port *dp);

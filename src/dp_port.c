@@ -5,10 +5,12 @@
  * through its mailbox), and the FDB control requests.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
@@ -80,6 +82,8 @@ static int core_start_port(struct dp_core *core, struct dp_request *req)
 	d->txq = ready->txq;
 	d->rx_callfd = ready->rx_callfd;
 	d->tx_callfd = ready->tx_callfd;
+	d->rx_kickfd = ready->rx_kickfd;
+	d->tx_kickfd = ready->tx_kickfd;
 	d->tx_head = d->tx_tail = 0;
 	d->rx_head = d->rx_tail = 0;
 	d->spare_head = d->spare_tail = 0;
@@ -187,6 +191,7 @@ int dp_port_create(struct port *p)
 	memset(d, 0, sizeof(*d));
 	d->port = p;
 	d->rx_callfd = d->tx_callfd = -1;
+	d->rx_kickfd = d->tx_kickfd = -1;
 	snprintf(d->name, sizeof(d->name), "%s", p->cfg.name);
 	snprintf(what, sizeof(what), "port %s", d->name);
 	d->has_mac = p->cfg.has_mac;
@@ -268,6 +273,13 @@ err:
 	return err;
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 static void deregister_mrs(struct dp_port *d, struct ibv_mr **mrs,
 			   unsigned n)
 {
@@ -318,6 +330,16 @@ static int prepare_rings(struct dp_port *d, const struct dp_device *dev,
 	}
 	ready->rx_callfd = dev->vring[DP_RXQ].callfd;
 	ready->tx_callfd = dev->vring[DP_TXQ].callfd;
+	/* Our own references: librte_vhost closes its fd when the frontend
+	 * replaces it, possibly while the core sleeps on it. */
+	ready->rx_kickfd = dev->vring[DP_RXQ].kickfd >= 0
+				   ? fcntl(dev->vring[DP_RXQ].kickfd,
+					   F_DUPFD_CLOEXEC, 0)
+				   : -1;
+	ready->tx_kickfd = dev->vring[DP_TXQ].kickfd >= 0
+				   ? fcntl(dev->vring[DP_TXQ].kickfd,
+					   F_DUPFD_CLOEXEC, 0)
+				   : -1;
 	vnet_cfg_init(&ready->vnet, dev->features);
 	ready->mrg_rxbuf = dev->features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
 	return 0;
@@ -345,6 +367,7 @@ int dp_port_start(struct port *p, const struct dp_device *dev)
 	ready = calloc(1, sizeof(*ready));
 	if (!ready)
 		return -ENOMEM;
+	ready->rx_kickfd = ready->tx_kickfd = -1;
 	for (unsigned i = 0; i < dev->n_regions; i++) {
 		const struct dp_region *r = &dev->regions[i];
 
@@ -391,6 +414,8 @@ int dp_port_start(struct port *p, const struct dp_device *dev)
 
 err_dereg:
 	deregister_mrs(d, ready->mrs, ready->n_mrs);
+	close_fd(&ready->rx_kickfd);
+	close_fd(&ready->tx_kickfd);
 out:
 	free(ready);
 	return err;
@@ -419,6 +444,8 @@ bool dp_port_stop(struct port *p, struct dp_vring final[2])
 		final[DP_TXQ].last_avail_idx = d->txq.last_avail_idx;
 		final[DP_TXQ].last_used_idx = d->txq.used_idx;
 	}
+	close_fd(&d->rx_kickfd);
+	close_fd(&d->tx_kickfd);
 	if (d->n_mrs) {
 		deregister_mrs(d, d->mrs, d->n_mrs);
 		log_info("port %s: stopped: %u region(s) deregistered", d->name,

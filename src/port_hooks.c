@@ -90,6 +90,7 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 		v->used = vr.used;
 		v->size = vr.size;
 		v->callfd = vr.callfd;
+		v->kickfd = vr.kickfd;
 		if (v->callfd >= 0 && !fd_is_eventfd(v->callfd)) {
 			log_err("port %s: ring %u: the call fd is not an "
 				"eventfd; refusing the device", p->cfg.name, q);

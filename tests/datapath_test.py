@@ -18,6 +18,9 @@ scenarios:
   csum       checksum offload passes through: the receiver gets NEEDS_CSUM
              and no daemon computes a checksum; a guest without GUEST_CSUM
              gets a completed checksum (counted)
+  adaptive   poll_mode = adaptive: frames pass both ways, and an idle
+             polling core sleeps (CQ events, guest kicks and control
+             requests wake it)
   faults     fabric faults (ibemu): a QP forced to error is recovered; an
              ibv_reg_mr failure (low memlock) leaves that port down and the
              other port running; total loss heals; a remote daemon killed
@@ -45,13 +48,13 @@ BCAST = "ff:ff:ff:ff:ff:ff"
 class Host:
     """One ibvhostd: one emulated host of the fabric."""
 
-    def __init__(self, t, name, core, ports):
+    def __init__(self, t, name, core, ports, extra=()):
         self.t, self.name, self.core = t, name, core
         self.ctl_sock = t.path("ctl-%s.sock" % name)
         self.log = t.path("%s.log" % name)
         lines = ["log_level = info",
                  "control_socket = %s" % self.ctl_sock,
-                 "main_core = %d" % core,
+                 "main_core = %d" % core] + list(extra) + [
                  "[segment blue]", "qkey = 0x0b1e0001",
                  "[segment red]", "qkey = 0x0bed0002"]
         for p in ports:
@@ -119,8 +122,8 @@ class Test:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def host(self, name, core, ports):
-        h = Host(self, name, core, ports)
+    def host(self, name, core, ports, extra=()):
+        h = Host(self, name, core, ports, extra)
         h.start()
         self.hosts.append(h)
         return h
@@ -216,10 +219,11 @@ class Test:
                        for h in self.hosts)
 
 
-def two_hosts(t, a_ports, b_ports):
+def two_hosts(t, a_ports, b_ports, extra=()):
     # Layout for 2 cores: host A polls on core 1, host B on core 0; the
     # frontends sleep between frames and share core 0.
-    return t.host("A", 1, a_ports), t.host("B", 0, b_ports)
+    return (t.host("A", 1, a_ports, extra),
+            t.host("B", 0, b_ports, extra))
 
 
 def scenario_unicast(t):
@@ -423,7 +427,47 @@ def scenario_faults(t):
           % a.port("a1")["ib"]["qp_recoveries"])
 
 
+def poll_thread_cpu_s(h):
+    """CPU seconds used so far by the daemon's polling thread."""
+    task = "/proc/%d/task" % h.proc.pid
+    for tid in os.listdir(task):
+        with open(os.path.join(task, tid, "comm")) as f:
+            if not f.read().startswith("ibvh-poll"):
+                continue
+        with open(os.path.join(task, tid, "stat")) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    raise Fail("no polling thread in %s" % h.name)
+
+
+def scenario_adaptive(t):
+    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}],
+                     extra=("poll_mode = adaptive",))
+    # Idle with a guest attached: the cores must go to sleep.
+    idle = t.frontend("b1", "idle", "--seconds", 3)
+    t.wait_running(b, "b1")
+    before = [(h, poll_thread_cpu_s(h)) for h in (a, b)]
+    time.sleep(2)
+    cpu = ["%s %.0f%%" % (h.name, (poll_thread_cpu_s(h) - c0) / 2 * 100)
+           for h, c0 in before]
+    t.result(idle)
+    for h in (a, b):
+        core = h.ctl("show-stats")["cores"][0]
+        check(core["poll"] == "adaptive" and core["sleeps"] > 0,
+              "%s's polling core never slept: %s" % (h.name, core))
+    # Traffic wakes them (guest kicks, CQ events) and nothing is lost.
+    t.send_recv(a, "a1", b, "b1", 1000)
+    t.send_recv(b, "b1", a, "a1", 1000)
+    for h in (a, b):
+        core = h.ctl("show-stats")["cores"][0]
+        check(core["wakeups_kick"] + core["wakeups_cq"] > 0,
+              "%s: no wake-up by kick or CQ event: %s" % (h.name, core))
+    print("adaptive: idle polling threads used %s of a CPU; 1000 frames "
+          "each way after waking" % ", ".join(cpu))
+
+
 SCENARIOS = {
+    "adaptive": scenario_adaptive,
     "csum": scenario_csum,
     "faults": scenario_faults,
     "unicast": scenario_unicast,

@@ -69,6 +69,7 @@ struct dp_vring {
 	uint16_t size;
 	uint16_t last_avail_idx, last_used_idx;
 	int callfd; /* eventfd to interrupt the guest, -1 for none */
+	int kickfd; /* eventfd the guest kicks, -1 for none */
 };
 
 /* A running device: what the frontend negotiated and set up. */
@@ -118,6 +119,16 @@ int dp_fdb_add(struct port *p, const uint8_t mac[6],
 int dp_fdb_del(struct port *p, const uint8_t mac[6]);
 /* Age every port's FDB (main thread timer). */
 void dp_fdb_age_all(unsigned max_age_s);
+
+/* A polling core's facts for show-stats. */
+struct dp_core_info {
+	unsigned cpu;
+	unsigned ports;
+	bool adaptive;
+	uint64_t sleeps, wakeups_cq, wakeups_kick, wakeups_mailbox;
+};
+/* Fill `out` for core i; false past the last core. */
+bool dp_core_get_info(unsigned i, struct dp_core_info *out);
 
 /* Install the data path's control commands (src/ctl_dp.c). */
 void ctl_dp_install(void);
