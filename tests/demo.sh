@@ -75,7 +75,9 @@ mac = 52:54:00:00:00:02
 CONF
 
 echo "demo: starting ibvhostd (config $DIR/ibvhostd.conf)"
-"$IBVHOSTD" -c "$DIR/ibvhostd.conf" >"$DIR/ibvhostd.log" 2>&1 &
+# The emulated IB fabric (tests/ibemu) stands in for the HCA.
+LD_LIBRARY_PATH=$ROOT/build/tests/ibemu IBEMU_SHM_DIR=$DIR \
+	"$IBVHOSTD" -c "$DIR/ibvhostd.conf" >"$DIR/ibvhostd.log" 2>&1 &
 pids+=($!)
 wait_for "the port sockets" test -S "$DIR/vm2.sock"
 "$IBVHOSTCTL" -s "$CTL" show-ports
