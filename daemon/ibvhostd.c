@@ -41,6 +41,7 @@ static struct {
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer watchdog;
 	ev_timer fdb_aging;
+	ev_io ib_async;
 	int exit_code;
 } d = {
 	.config_path = CFG_DEFAULT_PATH,
@@ -224,6 +225,14 @@ static void on_fdb_aging(struct ev_loop *loop, ev_timer *w, int revents)
 		dp_fdb_age_all(d.cfg->fdb_aging_s);
 }
 
+static void on_ib_async(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	dp_handle_async_events();
+}
+
 /* Entries expire within a tenth of their age (at least every second). */
 static void start_fdb_aging(void)
 {
@@ -354,6 +363,8 @@ int main(int argc, char **argv)
 	}
 	start_watchdog();
 	start_fdb_aging();
+	ev_io_init(&d.ib_async, on_ib_async, dp_async_fd(), EV_READ);
+	ev_io_start(d.loop, &d.ib_async);
 	/* Every server socket exists now: frontends may connect. */
 	sd_notifyf(0, "READY=1\nSTATUS=%u port(s)\nMAINPID=%lu", port_count(),
 		   (unsigned long)getpid());

@@ -51,8 +51,9 @@ static void port_json(struct port *p, json_t *obj)
 			"aged", (json_int_t)di.fdb.aged,
 			"evicted", (json_int_t)di.fdb.evicted);
 	json_object_set_new(obj, "ib",
-		json_pack("{s:b, s:o, s:o, s:i, s:i, s:i, s:o, s:i, s:i, s:I, s:I, s:I, s:o}",
+		json_pack("{s:b, s:b, s:o, s:o, s:i, s:i, s:i, s:o, s:i, s:i, s:I, s:I, s:I, s:o}",
 			  "started", di.started,
+			  "broken", di.broken,
 			  "qpn", hex32(di.qpn),
 			  "qkey", hex32(di.qkey),
 			  "lid", (int)di.lid,

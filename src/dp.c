@@ -3,6 +3,7 @@
  * groups, device open/close. See include/ibvhost/dp.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,55 @@ struct dp_global dp = {
 const struct ib_dev *dp_ib_dev(void)
 {
 	return dp.dev;
+}
+
+int dp_async_fd(void)
+{
+	return dp.dev ? dp.dev->ctx->async_fd : -1;
+}
+
+void dp_handle_async_events(void)
+{
+	struct ibv_async_event ev;
+
+	while (ibv_get_async_event(dp.dev->ctx, &ev) == 0) {
+		switch (ev.event_type) {
+		case IBV_EVENT_QP_FATAL:
+		case IBV_EVENT_QP_REQ_ERR:
+		case IBV_EVENT_QP_ACCESS_ERR:
+			/* The polling core sees the failed WRs and recovers
+			 * the QP; this is the fabric's side of the story. */
+			log_warn("ib: %s on QP 0x%x",
+				 ibv_event_type_str(ev.event_type),
+				 ev.element.qp->qp_num);
+			break;
+		case IBV_EVENT_CQ_ERR:
+			log_err("ib: %s: a completion queue overflowed; "
+				"frames are being lost",
+				ibv_event_type_str(ev.event_type));
+			break;
+		case IBV_EVENT_PORT_ACTIVE:
+		case IBV_EVENT_PORT_ERR:
+		case IBV_EVENT_LID_CHANGE:
+		case IBV_EVENT_GID_CHANGE:
+		case IBV_EVENT_SM_CHANGE:
+		case IBV_EVENT_PKEY_CHANGE:
+		case IBV_EVENT_CLIENT_REREGISTER:
+			log_notice("ib: %s port %u: %s", dp.dev->name,
+				   ev.element.port_num,
+				   ibv_event_type_str(ev.event_type));
+			break;
+		case IBV_EVENT_DEVICE_FATAL:
+			log_err("ib: %s: %s: the HCA needs a reset; restart "
+				"ibvhostd", dp.dev->name,
+				ibv_event_type_str(ev.event_type));
+			break;
+		default:
+			log_info("ib: %s", ibv_event_type_str(ev.event_type));
+			break;
+		}
+		ibv_ack_async_event(&ev);
+	}
 }
 
 uint16_t dp_port_mtu(const struct cfg_port *pc)
@@ -246,6 +296,12 @@ int dp_init(const struct cfg *cfg)
 			goto err_cores;
 		}
 	}
+	int fl = fcntl(dp.dev->ctx->async_fd, F_GETFL);
+
+	if (fl < 0 ||
+	    fcntl(dp.dev->ctx->async_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		log_warn("dp: cannot make the async event fd non-blocking: %s",
+			 strerror(errno));
 	log_info("dp: %u polling core(s), %s polling", dp.n_cores,
 		 cfg_poll_mode_name(cfg->poll_mode));
 	return 0;

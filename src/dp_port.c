@@ -465,7 +465,8 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 	struct dp_port_info *out = req->arg;
 
 	(void)core;
-	out->started = d->state != DP_IDLE;
+	out->started = atomic_load(&d->started);
+	out->broken = d->broken;
 	out->qpn = d->qp->qp_num;
 	out->qkey = d->qkey;
 	out->lid = dp.dev->lid;

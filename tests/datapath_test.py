@@ -313,6 +313,8 @@ def scenario_drops(t):
     t.result(h)
     wait_for(lambda: a.counters("a2")["drop_bad_desc"] >= 1,
              "the bad descriptor counted")
+    check(a.port("a2")["ib"]["broken"] or a.port("a2")["state"] != "running",
+          "a2 not marked broken: %s" % a.port("a2")["ib"])
     check(a.proc.poll() is None, "ibvhostd A died")
     t.send_recv(a, "a1", b, "b1", 200)
     check("a2: TX queue" in a.log_text() or "a2: RX queue" in a.log_text(),
@@ -377,6 +379,8 @@ def scenario_faults(t):
     t.result(s)
     wait_for(lambda: a.port("a1")["ib"]["qp_recoveries"] >= 1,
              "a1's QP to be recovered")
+    wait_for(lambda: "on QP %s" % a.port("a1")["ib"]["qpn"] in a.log_text(),
+             "the QP's asynchronous error event logged")
     t.faults(None)
     t.send_recv(a, "a1", b, "b1", 300)
     check(a.proc.poll() is None, "ibvhostd A died")

@@ -45,6 +45,12 @@ void dp_fini(void);
 /* Facts for the control plane. NULL before dp_init(). */
 const struct ib_dev *dp_ib_dev(void);
 
+/* The device's asynchronous event fd (non-blocking), for the main loop,
+ * and the handler to call when it is readable: logs each event (port
+ * state changes, QP and CQ errors) and acknowledges it. */
+int dp_async_fd(void);
+void dp_handle_async_events(void);
+
 /* The guest MTU a port advertises and accepts: the IB path MTU minus the
  * wire header and the Ethernet header (or the configured MTU if
  * smaller). */
@@ -98,6 +104,7 @@ bool dp_port_started(struct port *p);
 /* Address-handle/QP facts for show-ports. */
 struct dp_port_info {
 	bool started;
+	bool broken; /* a hostile ring stopped it until the next start */
 	uint32_t qpn;
 	uint32_t qkey;
 	uint16_t lid;
