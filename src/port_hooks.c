@@ -109,8 +109,18 @@ int port_hook_device_ready(struct port *p, int vid)
 	if (!dev)
 		return -ENOMEM;
 	rc = collect_device(p, vid, dev);
-	if (rc == 0)
+	if (rc == 0) {
+		uint16_t mtu = 0, max = dp_port_mtu(&p->cfg);
+
+		/* The frontend's MTU (QEMU host_mtu=) is its own to choose;
+		 * frames above ours cannot cross the fabric. */
+		if (rte_vhost_get_mtu(vid, &mtu) == 0 && mtu > max)
+			log_warn("port %s: the frontend set MTU %u, above the "
+				 "%u this port carries: larger frames are "
+				 "dropped (drop_too_big); set host_mtu=%u",
+				 p->cfg.name, mtu, max, max);
 		rc = dp_port_start(p, dev);
+	}
 	free(dev);
 	return rc;
 }
