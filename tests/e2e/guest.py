@@ -85,8 +85,8 @@ class Guest:
             "-netdev", "vhost-user,id=n0,chardev=c0",
             "-device", nic,
             "-kernel", vmlinuz, "-initrd", initrd,
-            "-append", "console=ttyS0 panic=-1 e2e_name=%s e2e_ip=%s"
-            % (name, ip),
+            "-append", "console=ttyS0 panic=-1 ipv6.disable=1 "
+            "e2e_name=%s e2e_ip=%s" % (name, ip),
             "-chardev", "file,id=con,path=%s" % self.console,
             "-serial", "chardev:con",
             "-chardev", "socket,id=agent,path=%s,server=on,wait=off"
@@ -204,9 +204,7 @@ class Guest:
                     if not ln.startswith(b"@@E2E-DONE"):
                         echo(ln.decode(errors="replace").rstrip("\r"))
                 shown = max(shown, len(lines) - 1)
-        text = out.decode(errors="replace")
-        if text.endswith("\n"):
-            text = text[:-1]
+        text = out.decode(errors="replace").rstrip("\n")
         self.transcript.append("$ %s\n%s\n[status %d]" % (cmd, text[-2000:],
                                                          status))
         if check and status != 0:
