@@ -489,13 +489,16 @@ def scenario_restart(t):
 
 def scenario_demo(t):
     def echo_from(name):
-        return lambda line: print("  [guest %s] %s" % (name, line),
-                                  flush=True)
+        return lambda line: line and print("  [guest %s] %s" % (name, line),
+                                           flush=True)
     print("demo: two daemons (hosts A and B) on an emulated IB fabric; "
           "files in %s" % t.dir, flush=True)
     mtu = t.start_hosts()
-    print("demo: daemons up, ports advertise MTU %d; booting two QEMU "
-          "guests (TCG, Debian kernel, busybox)" % mtu, flush=True)
+    print("demo: daemons up (host A polls on CPU %d, host B on CPU %d), "
+          "ports advertise MTU %d" % (CPU_A, CPU_B, mtu), flush=True)
+    print("demo: guest images: Debian kernel (apt-get download on the first "
+          "run) and a busybox initramfs, cached in %s; then two QEMU guests "
+          "(TCG) boot" % os.path.join(t.build, "e2e-cache"), flush=True)
     t.start_guests(["a1", "b1"])
     for n, g in t.guests.items():
         print("demo: guest %s (%s, %s on host %s) eth0 up after %.1f s, "
@@ -511,6 +514,7 @@ def scenario_demo(t):
         for p in h.ports:
             print("\ndemo: host %s: ibvhostctl show-fdb %s" % (h.name, p))
             print(h.ctl("show-fdb", p, text=True).rstrip())
+    t.stage("demo")
     hold = float(os.environ.get("DEMO_HOLD", "0") or 0)
     if hold > 0:
         print("\ndemo: holding for %.0f s; guests' agents at %s/guest-*.agent"
