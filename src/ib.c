@@ -399,6 +399,39 @@ struct ibv_ah *ib_ah_create(struct ib_dev *dev, uint16_t lid,
 	return ibv_create_ah(dev->pd, &attr);
 }
 
+/* RFC 1071 checksum over a 20-byte IPv4 header: 0 when it is valid. */
+static uint16_t ipv4_hdr_csum(const uint8_t h[20])
+{
+	uint32_t sum = 0;
+
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)h[i] << 8 | h[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+void ib_grh_sgid(const uint8_t grh[IB_GRH_LEN], uint8_t sgid[16])
+{
+	const uint8_t *ip4 = grh + 20;
+	bool v4 = (ip4[0] >> 4) == 4 && (ip4[0] & 0xf) == 5;
+
+	/* As rdma-core's ibv_init_ah_from_wc: a RoCE v2 message that came
+	 * over IPv4 leaves its 20-byte IPv4 header in the last 20 bytes of
+	 * the GRH area. If the area also reads as an IPv6 header, only a
+	 * valid IPv4 header checksum makes it IPv4. */
+	if (v4 && (grh[0] >> 4) == 6 && ipv4_hdr_csum(ip4) != 0)
+		v4 = false;
+	if (v4) {
+		memset(sgid, 0, 10);
+		sgid[10] = 0xff;
+		sgid[11] = 0xff;
+		memcpy(sgid + 12, ip4 + 12, 4); /* the IPv4 source address */
+		return;
+	}
+	memcpy(sgid, grh + 8, 16); /* IB GRH / RoCE v1 / RoCE v2 over IPv6 */
+}
+
 void ib_mcast_default_gid(uint32_t qkey, uint8_t mgid[16])
 {
 	memcpy(mgid, mcast_gid_prefix, sizeof(mcast_gid_prefix));

@@ -31,6 +31,14 @@
  * in milliseconds on a healthy fabric). */
 #define IB_MCAST_JOIN_TIMEOUT_MS 5000
 
+/* The source GID of a received UD message, from the GRH area its receive
+ * WR began with (valid when the completion has IBV_WC_GRH): the GRH's
+ * source GID on InfiniBand, RoCE v1 and RoCE v2 over IPv6; on RoCE v2
+ * over IPv4 the area holds the IPv4 header in its last 20 bytes instead,
+ * and the GID is the IPv4-mapped source address (::ffff:a.b.c.d), as the
+ * sender's RoCE v2 GID table has it. */
+void ib_grh_sgid(const uint8_t grh[IB_GRH_LEN], uint8_t sgid[16]);
+
 struct ib_dev {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
