@@ -42,6 +42,7 @@ MTU = 4200
 MAC = {"a1": "02:00:00:00:0a:01", "a2": "02:00:00:00:0a:02",
        "b1": "02:00:00:00:0b:01", "b3": "02:00:00:00:0b:03"}
 BCAST = "ff:ff:ff:ff:ff:ff"
+TPMD_MAC = {"a1": "02:00:00:00:1a:01", "b1": "02:00:00:00:1b:01"}
 QKEY = {"blue": 0x0b1e0001, "red": 0x0bed0002}
 FAILED = []
 
@@ -325,6 +326,61 @@ class Test:
                     p.wait()
 
 
+class TestPmd:
+    """dpdk-testpmd (DPDK's virtio-user PMD) as a guest, interactive."""
+
+    def __init__(self, t, port, mac, lcores):
+        self.t, self.port, self.mac = t, port, mac
+        self.prefix = "tpmd-%s" % port
+        self.logname = t.path("testpmd-%s.log" % port)
+        self.nstats = 0
+        argv = ["stdbuf", "-oL", "dpdk-testpmd", "--lcores", lcores, "--main-lcore", "0",
+                "--no-pci", "--no-huge", "-m", "160", "--file-prefix",
+                self.prefix, "--vdev", "net_virtio_user0,path=%s,mac=%s"
+                % (t.path(port + ".sock"), mac), "--",
+                "--total-num-mbufs=4096", "-i"]
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                  stdout=open(self.logname, "w"),
+                                  stderr=subprocess.STDOUT)
+        self.p.what = "testpmd %s" % port
+        t.procs.append(self.p)
+
+    def log(self):
+        return sysfs(self.logname)
+
+    def wait_up(self, h):
+        wait_for(lambda: "testpmd>" in self.log() or
+                 self.p.poll() is not None, "testpmd on %s" % self.port, 90)
+        check(self.p.poll() is None, "testpmd on %s exited: %s"
+              % (self.port, self.log()[-1500:]))
+        self.t.wait_running(h, self.port)
+
+    def cmd(self, *lines):
+        self.p.stdin.write("".join(l + "\n" for l in lines).encode())
+        self.p.stdin.flush()
+
+    def stats(self, n):
+        """The RX/TX packet counts of the last `stop`."""
+        self.nstats += n
+        want = self.nstats
+        wait_for(lambda: self.log().count("Forward statistics for port 0")
+                 >= want, "testpmd %s's statistics" % self.port, 30)
+        block = self.log().rsplit("Forward statistics for port 0", 1)[1]
+        rx = re.search(r"RX-packets:\s*(\d+)", block)
+        tx = re.search(r"TX-packets:\s*(\d+)", block)
+        return {"rx": int(rx.group(1)) if rx else -1,
+                "tx": int(tx.group(1)) if tx else -1}
+
+    def quit(self):
+        try:
+            self.cmd("quit")
+            self.p.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.p.kill()
+            self.p.wait()
+        shutil.rmtree("/var/run/dpdk/" + self.prefix, ignore_errors=True)
+
+
 def daemon_checks(t, gids):
     ga, gb = gids["rxe0"], gids["rxe1"]
     with Stage("daemons"):
@@ -413,7 +469,7 @@ def daemon_checks(t, gids):
         return "; ".join(out)
 
     def segments():
-        red = t.frontend("b3", "recv", "--count", 1, timeout=15)
+        red = t.frontend("b3", "recv", "--count", 1, timeout=8)
         t.wait_running(b, "b3")
         t.send_recv((a, "a1"), (b, "b1"), 200, dst=BCAST)
         r = t.result(red)
@@ -452,11 +508,46 @@ def daemon_checks(t, gids):
             r["rtt_p50_us"], r["rtt_min_us"], r["rtt_p99_us"],
             r["replies"], r["sent"])
 
+    def testpmd():
+        pa = TestPmd(t, "a1", TPMD_MAC["a1"], "0@0,1@1")
+        pb = TestPmd(t, "b1", TPMD_MAC["b1"], "0@1,1@0")
+        for pmd, h in ((pa, a), (pb, b)):
+            pmd.wait_up(h)
+        out = []
+        # A -> B (B's MAC unknown to A's port: flooded), then B -> A
+        # (learned by GID from those frames: point to point).
+        for tx, rx, txh, rxh in ((pa, pb, a, b), (pb, pa, b, a)):
+            before = rxh.counters(rx.port)["rx_frames"]
+            rx.cmd("set fwd rxonly", "start")
+            tx.cmd("set fwd txonly", "set eth-peer 0 %s" % rx.mac,
+                   "set txpkts 1000", "start")
+            time.sleep(3)
+            tx.cmd("stop")
+            time.sleep(1)
+            rx.cmd("stop")
+            st_tx = tx.stats(1)
+            st_rx = rx.stats(1)
+            got = rxh.counters(rx.port)["rx_frames"] - before
+            check(st_tx["tx"] > 0 and st_rx["rx"] > 0,
+                  "testpmd %s -> %s: sent %s, received %s (daemon rx %d)"
+                  % (tx.port, rx.port, st_tx, st_rx, got))
+            out.append("%s->%s sent %d received %d (daemon delivered %d)"
+                       % (tx.port, rx.port, st_tx["tx"], st_rx["rx"], got))
+        fdb = b.fdb("b1")
+        check(TPMD_MAC["a1"] in fdb and same_gid(fdb[TPMD_MAC["a1"]]["gid"],
+                                                 ga[1]),
+              "b1 did not learn a1's testpmd MAC by GID: %s" % fdb)
+        for pmd in (pa, pb):
+            pmd.quit()
+        return "; ".join(out)
+
     step("unicast", unicast)
     step("fdb-gid", fdb_gid)
     step("segments", segments)
     step("broadcast", broadcast)
     step("rtt", rtt)
+    if "no-testpmd" not in t.opts:
+        step("testpmd", testpmd)
     for h in hosts:
         alive = h.proc.poll() is None
         result("daemon-%s-alive" % h.name, alive,
@@ -500,6 +591,7 @@ def main():
         result("veth-crossed", crossed >= 1000, "%d packets on each veth "
                "end during pingpong" % crossed)
         t = Test(build)
+        t.opts = opts
         with Stage("traffic-total"):
             daemon_checks(t, gids)
     except Fail as e:
