@@ -496,10 +496,74 @@ def rtt(r, sw, size, count, tag):
     return out
 
 
-def thread_ticks(pid, tid):
-    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+TWO_LAYOUTS = [
+    {"name": "shared-busy", "cpus": (SW_CPU, SW_CPU), "mode": "busy",
+     "text": "daemon A (vm1) and daemon B (vm2) both busy-poll on CPU %d "
+     "and time-share it (the switch gets one CPU, as the single daemon "
+     "does); frontend on CPU %d" % (SW_CPU, FE_CPU)},
+    {"name": "shared-adaptive", "cpus": (SW_CPU, SW_CPU),
+     "mode": "adaptive",
+     "text": "as shared-busy with poll_mode = adaptive (a daemon with "
+     "nothing to do sleeps and yields the CPU to the other)"},
+    {"name": "split-busy", "cpus": (SW_CPU, FE_CPU), "mode": "busy",
+     "text": "daemon A busy-polls alone on CPU %d; daemon B busy-polls on "
+     "CPU %d and time-shares it with the frontend" % (SW_CPU, FE_CPU)},
+]
+
+
+def two_daemons(r, lay, sizes, warmup, window):
+    """The cross-host path: two ibvhostd (two emulated hosts, LIDs 1 and
+    2), one port each; the frontend loop runs through both."""
+    fab = "two%d" % r.n
+    A = Ibvhostd(r, tag="hostA-" + lay["name"], lid=1, fabric=fab,
+                 ports=("vm1",), cpu=lay["cpus"][0], poll_mode=lay["mode"])
+    B = Ibvhostd(r, tag="hostB-" + lay["name"], lid=2, fabric=fab,
+                 ports=("vm2",), cpu=lay["cpus"][1], poll_mode=lay["mode"])
+    out = []
+    try:
+        for size in sizes:
+            ca0, cb0 = A.counters(), B.counters()
+            fe = Frontend(r, A.socks[0], B.socks[0], size, "two")
+            try:
+                wait_for(lambda: A.ctljson("show-port", "vm1")["state"] ==
+                         "running" and B.ctljson("show-port", "vm2")
+                         ["state"] == "running", "two-daemon ports", 20)
+                m = fe.loop_rate(warmup, window)
+            finally:
+                fe.close()
+            ca1, cb1 = A.counters(), B.counters()
+            d = {k: ca1[k] - ca0[k] + cb1[k] - cb0[k] for k in ca1}
+            m.update(size=size, layout=lay["name"], layout_text=lay["text"],
+                     flooded=d.get("flooded", 0),
+                     drops=sum(v for k, v in d.items()
+                               if k.startswith("drop")))
+            log("two daemons %-15s %5d B: %9.0f frames/s" %
+                (lay["name"], size, m["fps"]))
+            out.append(m)
+    finally:
+        A.close()
+        B.close()
+    return out
+
+
+def thread_times(pid, tid):
+    """(seconds on a CPU, seconds runnable but waiting for one): the
+    scheduler's own accounting (/proc/PID/task/TID/schedstat), finer than
+    the tick-based utime/stime of .../stat. A busy poller on a CPU shared
+    with other work runs less than 100 %; run + wait is what it wants."""
+    with open("/proc/%d/task/%d/schedstat" % (pid, tid)) as f:
+        run, wait = f.read().split()[:2]
+    return int(run) / 1e9, int(wait) / 1e9
+
+
+def cpu_window(pid, tid, seconds):
+    r0, w0 = thread_times(pid, tid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    r1, w1 = thread_times(pid, tid)
+    dt = time.monotonic() - t0
+    return round(100 * (r1 - r0) / dt, 1), round(100 * (r1 - r0 + w1 - w0)
+                                                 / dt, 1)
 
 
 def cpu_at_rates(r, mode, rates, seconds):
@@ -511,14 +575,15 @@ def cpu_at_rates(r, mode, rates, seconds):
         pid, tid = sw.poll_tid()
         for rate in rates:
             if rate == 0:
-                t0, w0 = thread_ticks(pid, tid), time.monotonic()
-                time.sleep(seconds)
-                cpu = (thread_ticks(pid, tid) - t0) / CLK_TCK / (
-                    time.monotonic() - w0)
-                out.append({"mode": mode, "rate": 0, "cpu_pct":
-                            round(100 * cpu, 1), "frames": 0})
+                run, want = cpu_window(pid, tid, seconds)
+                out.append({"mode": mode, "rate": 0, "cpu_pct": run,
+                            "cpu_wanted_pct": want, "frames": 0})
+                log("cpu %-8s %6d frames/s: polling thread %.1f %% CPU "
+                    "(%.1f %% with run-queue wait)" % (mode, 0, run, want))
                 continue
             n = int(rate * seconds)
+            tx0 = sw.ctljson("show-port", sw.ports[0])["counters"]
+            rx0 = sw.ctljson("show-port", sw.ports[-1])["counters"]
             rx = vhu(r, sw.socks[-1], MAC1, "recv", "--count", n,
                      timeout=seconds + 30, name="recv")
             wait_for(lambda: sw.ctljson("show-port", sw.ports[-1])["state"]
@@ -529,21 +594,18 @@ def cpu_at_rates(r, mode, rates, seconds):
             wait_for(lambda: sw.ctljson("show-port", sw.ports[0])["state"]
                      == "running", "send port", 20)
             time.sleep(min(1.0, seconds / 4))
-            t0, w0 = thread_ticks(pid, tid), time.monotonic()
-            time.sleep(seconds / 2)
-            cpu = (thread_ticks(pid, tid) - t0) / CLK_TCK / (
-                time.monotonic() - w0)
-            s = vhu_result(r, tx, seconds + 40)
-            try:
-                g = vhu_result(r, rx, 20)
-            except Fail:
-                g = {}
-            out.append({"mode": mode, "rate": rate,
-                        "cpu_pct": round(100 * cpu, 1),
-                        "frames": s.get("sent"),
-                        "received": g.get("good", g.get("received"))})
-            log("cpu %-8s %6d frames/s: polling thread %.1f %% CPU" %
-                (mode, rate, 100 * cpu))
+            run, want = cpu_window(pid, tid, seconds / 2)
+            vhu_result(r, tx, seconds + 40)
+            time.sleep(0.5)
+            tx1 = sw.ctljson("show-port", sw.ports[0])["counters"]
+            rx1 = sw.ctljson("show-port", sw.ports[-1])["counters"]
+            r.stop(rx)
+            out.append({"mode": mode, "rate": rate, "cpu_pct": run,
+                        "cpu_wanted_pct": want,
+                        "frames": tx1["tx_frames"] - tx0["tx_frames"],
+                        "received": rx1["rx_frames"] - rx0["rx_frames"]})
+            log("cpu %-8s %6d frames/s: polling thread %.1f %% CPU "
+                "(%.1f %% with run-queue wait)" % (mode, rate, run, want))
         # latency cost of waking: RTT at a low rate (one ping at a time)
         lat = rtt(r, sw, 64, 200, "rtt-" + mode)
         lat["mode"] = mode
@@ -871,7 +933,8 @@ def write_outputs(out, res):
                          "flooded": m.get("flooded", ""),
                          "drops": m.get("drops", "")})
     for m in res.get("two_daemons", []):
-        rows.append({"test": "two-daemons", "switch": "ibvhostd x2",
+        rows.append({"test": "two-daemons",
+                     "switch": "ibvhostd x2 " + m["layout"],
                      "size": m["size"], "frames_per_s": m["fps"],
                      "dir0_fps": m["fps_dir"][0], "dir1_fps": m["fps_dir"][1],
                      "flooded": m.get("flooded", ""),
@@ -940,12 +1003,16 @@ def table(res):
                                             m.get("drops"), m.get("bounce")))
     if res.get("two_daemons"):
         L.append("")
-        L.append("Two daemons (cross-host path), %s:" %
-                 res["two_daemons_layout"])
+        L.append("Two daemons (two emulated hosts, the cross-host path), "
+                 "frames/s forwarded:")
+        seen = []
         for m in res["two_daemons"]:
-            L.append("  %5d B: %9.0f frames/s (%d / %d per direction), "
-                     "flooded %s, drops %s" % (
-                         m["size"], m["fps"], m["fps_dir"][0],
+            if m["layout"] not in seen:
+                seen.append(m["layout"])
+                L.append("  layout %s: %s" % (m["layout"], m["layout_text"]))
+            L.append("    %-16s %5d B: %9.0f frames/s (%d / %d per "
+                     "direction), flooded %s, drops %s" % (
+                         m["layout"], m["size"], m["fps"], m["fps_dir"][0],
                          m["fps_dir"][1], m.get("flooded"), m.get("drops")))
     if res.get("rtt"):
         L.append("")
@@ -980,8 +1047,11 @@ def table(res):
         L.append("")
         L.append("Polling thread CPU use (64 B frames, vhu send -> recv):")
         for m in res["cpu"]:
-            L.append("  %-9s %7d frames/s: %5.1f %% CPU" % (
-                m["mode"], m["rate"], m["cpu_pct"]))
+            L.append("  %-9s %7d frames/s: %5.1f %% CPU on its core "
+                     "(%5.1f %% counting run-queue wait); daemon sent %s, delivered %s" % (
+                         m["mode"], m["rate"], m["cpu_pct"],
+                         m["cpu_wanted_pct"], m.get("frames", "-"),
+                         m.get("received", "-")))
         for m in res.get("wake_rtt", []):
             L.append("  %-9s RTT at low rate (64 B): p50 %s us, p99 %s us" %
                      (m["mode"], m["p50_us"], m["p99_us"]))
@@ -999,7 +1069,8 @@ def plot(out, res):
     sws = list(loop)
     sizes = [m["size"] for m in loop[sws[0]]]
     cg = {c["size"]: c for c in res.get("callgrind", [])}
-    two = {m["size"]: m["fps"] for m in res.get("two_daemons", [])}
+    two = {m["size"]: m["fps"] for m in res.get("two_daemons", [])
+           if m["layout"] == "shared-busy"}
     with open(dat, "w") as f:
         f.write("# size " + " ".join(sws) + " two_daemons ir_tx ir_rx\n")
         for i, s in enumerate(sizes):
@@ -1122,43 +1193,14 @@ def main():
                 res["loop"][name] = [median_sample(by_size[s])
                                      for s in sizes if s in by_size]
         if "two" in parts:
-            res["two_daemons_layout"] = (
-                "frontend on CPU %d; daemon A (port vm1, LID 1) and daemon "
-                "B (port vm2, LID 2) both busy-poll on CPU %d, time-sharing "
-                "it (one CPU for the switch, as for the single daemon)"
-                % (FE_CPU, SW_CPU))
-            A = Ibvhostd(r, tag="hostA", lid=1, fabric="two", ports=("vm1",))
-            B = Ibvhostd(r, tag="hostB", lid=2, fabric="two", ports=("vm2",))
-            try:
-                pair = type("Pair", (), {})()
-                pair.socks = [A.socks[0], B.socks[0]]
-                pair.counters = lambda: {k: A.counters().get(k, 0) +
-                                         B.counters().get(k, 0)
-                                         for k in A.counters()}
-                res["two_daemons"] = []
-                for size in sizes:
-                    c0 = pair.counters()
-                    fe = Frontend(r, pair.socks[0], pair.socks[1], size,
-                                  "two")
-                    try:
-                        wait_for(lambda: A.ctljson("show-port", "vm1")
-                                 ["state"] == "running" and
-                                 B.ctljson("show-port", "vm2")["state"] ==
-                                 "running", "two-daemon ports", 20)
-                        m = fe.loop_rate(a.warmup, a.window)
-                    finally:
-                        fe.close()
-                    c1 = pair.counters()
-                    m["size"] = size
-                    m["flooded"] = c1["flooded"] - c0["flooded"]
-                    m["drops"] = sum(c1[k] - c0[k] for k in c1
-                                     if k.startswith("drop"))
-                    log("two daemons   %5d B: %9.0f frames/s" %
-                        (size, m["fps"]))
-                    res["two_daemons"].append(m)
-            finally:
-                A.close()
-                B.close()
+            res["two_daemons"] = []
+            for lay in TWO_LAYOUTS:
+                if lay["mode"] not in a.poll_modes.split(","):
+                    continue
+                res["two_daemons"] += two_daemons(
+                    r, lay, sizes if lay is TWO_LAYOUTS[0] else
+                    [x for x in sizes if x in (64, 1500)] or sizes[:1],
+                    a.warmup, a.window)
         if "cg" in parts:
             try:
                 res["callgrind"] = callgrind_run(
