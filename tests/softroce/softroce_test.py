@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Soft-RoCE: ibvhostd on real kernel verbs (rdma_rxe) inside a QEMU VM.
 
-usage: softroce_test.py BUILD_DIR [--keep]
+usage: softroce_test.py BUILD_DIR [--guest-OPTION...]
+       (--guest-no-testpmd: skip the dpdk-testpmd step)
 
 Boots Debian's kernel (the image package `linux-image-amd64` depends on,
 fetched with `apt-get download`, unpacked with `dpkg -x`, never installed)
@@ -41,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUSYBOX = "/bin/busybox"
 QEMU = "qemu-system-x86_64"
 KERNEL_META = "linux-image-amd64"
+KERNEL_FETCHED = False
 VM_TIMEOUT = int(os.environ.get("SOFTROCE_VM_TIMEOUT", "900"))
 
 # Loaded by /init before the host root is mounted.
@@ -75,9 +77,10 @@ mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/shm /host/dev/pts
 mount -t tmpfs shm /host/dev/shm
 mount -t devpts pts /host/dev/pts
-mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
-mount -t tmpfs root /host/root
+mkdir -p /host/run/tmp
+# A tmpfs /tmp too, unless the project lives under the host's /tmp.
+[ "$sr_keeptmp" = 1 ] || mount -t tmpfs tmp /host/tmp
 t0=$(up)
 for m in $(cat /etc/modules.rdma); do
 	insmod "/lib/modules/$m.ko" || echo "SR: ERROR insmod $m failed"
@@ -89,8 +92,8 @@ mount -t configfs configfs /host/sys/kernel/config 2>/dev/null
 ip link set lo up
 echo "SR: GUEST-START"
 ulimit -l unlimited
-chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-	TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1 \
+chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/run/tmp TMPDIR=/run/tmp PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 -u "$sr_guest" "$sr_build" $sr_args
 echo "SR: GUEST-EXIT $?"
 echo "SR: DMESG-BEGIN"
@@ -149,7 +152,9 @@ def fetch_kernel(build, cache):
         pkg = None
     root = (unpacked(kdir, pkg) or unpacked(shared, pkg)
             or (None if pkg else unpacked(kdir) or unpacked(shared)))
+    global KERNEL_FETCHED
     if root is None:
+        KERNEL_FETCHED = True
         if pkg is None:
             raise Skip("no kernel package known to apt (apt-cache depends "
                        "%s) and none cached" % KERNEL_META)
@@ -329,27 +334,39 @@ def console_tail(path, n=80):
 
 def boot_vm(build, vmlinuz, initrd, log, extra_args):
     guest = os.path.join(HERE, "guest.py")
+    under_tmp = any(p == "/tmp" or p.startswith("/tmp/")
+                    for p in (build, os.path.realpath(guest)))
     append = ("console=ttyS0 quiet loglevel=4 panic=-1 "
-              "sr_guest=%s sr_build=%s sr_args=%s"
-              % (guest, build, ",".join(extra_args) or "-"))
+              "sr_guest=%s sr_build=%s sr_args=%s sr_keeptmp=%d"
+              % (guest, build, ",".join(extra_args) or "-", under_tmp))
     argv = [QEMU, "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1024",
             "-nic", "none", "-nographic", "-no-reboot",
             "-monitor", "none", "-serial", "file:" + log,
             "-kernel", vmlinuz, "-initrd", initrd, "-append", append,
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
             "readonly=on,multidevs=remap"]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    out = open(log + ".qemu", "w")
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+
+def die_with_parent():
+    """QEMU gets SIGKILL if this script dies, however it dies."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def kill_vm(p):
     if p and p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        p.kill()
         p.wait()
+
+
+def on_signal(signum, _frame):
+    raise SystemExit("softroce: signal %d" % signum)
 
 
 def follow(p, log, deadline):
@@ -386,7 +403,6 @@ def main():
         print(__doc__)
         return 2
     build = os.path.abspath(args[0])
-    keep = "--keep" in sys.argv
     cache = os.path.join(build, "softroce-cache")
     os.makedirs(cache, exist_ok=True)
     for prog in (QEMU, BUSYBOX):
@@ -411,22 +427,26 @@ def main():
         print("FAIL image: %s" % e)
         return 1
     t2 = time.monotonic()
-    stages = [("kernel-fetch", t1 - t0),
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    stages = [("kernel-fetch" + ("" if KERNEL_FETCHED else " (cached)"),
+               t1 - t0),
               ("image-build" + ("" if built else " (cached)"), t2 - t1)]
     print("kernel %s\ninitramfs %s" % (vmlinuz, initrd), flush=True)
     log = os.path.join(cache, "console.log")
     if os.path.exists(log):
         os.unlink(log)
     p = boot_vm(build, vmlinuz, initrd, log,
-                [a[2:] for a in sys.argv[1:] if a.startswith("--guest-")])
+                [a[len("--guest-"):] for a in sys.argv[1:]
+                 if a.startswith("--guest-")])
     try:
         lines, timed_out = follow(p, log, time.monotonic() + VM_TIMEOUT)
     finally:
         kill_vm(p)
     t3 = time.monotonic()
-    qemu_out = p.stdout.read().decode(errors="replace") if p.stdout else ""
+    qemu_out = console_tail(log + ".qemu", 40)
 
-    results, guest_exit = [], None
+    results, guest_exit, rtt = [], None, None
     for line in lines:
         m = re.match(r"STAGE (\S+) ([\d.]+)", line)
         if m:
@@ -434,6 +454,8 @@ def main():
         m = re.match(r"(PASS|FAIL) (\S+)(.*)", line)
         if m:
             results.append((m.group(1), m.group(2), m.group(3).strip()))
+        if line.startswith("RTT "):
+            rtt = line
         m = re.match(r"GUEST-EXIT (\d+)", line)
         if m:
             guest_exit = int(m.group(1))
@@ -453,12 +475,11 @@ def main():
         print("FAIL softroce: %s" % why)
         if qemu_out.strip():
             print("---- qemu ----\n" + qemu_out[-2000:])
-        dm = [l for l in lines if not l.startswith("DMESG")]
         print("---- console tail ----\n" + console_tail(log, 120))
         return 1
-    print("PASS softroce: %d checks" % len(results))
-    if not keep:
-        pass  # the console log stays in the cache dir for inspection
+    if rtt:
+        print("vhu-frontend pingpong over rxe, guest to guest: " + rtt)
+    print("PASS softroce: %d checks (console: %s)" % (len(results), log))
     return 0
 
 
