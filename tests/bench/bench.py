@@ -43,6 +43,7 @@ FE_CPU, SW_CPU = 0, 1
 QKEY = "0x0be70001"
 MBUF_SIZE = 5120          # holds an MTU-size frame in one mbuf
 BURSTS = 4                # tx_first bursts of 32 per port in the loop
+CG_BURSTS = int(os.environ.get("BENCH_CG_BURSTS", "16"))  # under callgrind
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -180,19 +181,37 @@ class Frontend:
                          "rx_pps": g("Rx-pps"), "tx_pps": g("Tx-pps")}
         return res
 
-    def loop_rate(self, warmup, window):
+    def loop_rate(self, warmup, window, sw_threads=()):
         """Start the circulating bursts; frames/s forwarded by the switch
-        (both ports' Rx-pps summed) over `window` seconds."""
+        (both ports' Rx-pps summed) over `window` seconds, and the CPU
+        time the switch's busy threads and the frontend's forwarding
+        thread got in that window (other work on the machine takes the
+        rest)."""
         self.cmd("start tx_first %d" % BURSTS)
         time.sleep(warmup)
+        fe_threads = threads_named(self.p.pid, ["rte-worker"])
         s0 = self.stats()
+        f0, w0 = threads_times(fe_threads), threads_times(sw_threads)
+        t0 = time.monotonic()
         time.sleep(window)
         s1 = self.stats()
+        f1, w1 = threads_times(fe_threads), threads_times(sw_threads)
+        dt = time.monotonic() - t0
         self.cmd("stop")
         rx = [s1[i]["rx"] - s0[i]["rx"] for i in (0, 1)]
-        return {"fps": s1[0]["rx_pps"] + s1[1]["rx_pps"],
-                "fps_dir": [s1[1]["rx_pps"], s1[0]["rx_pps"]],
-                "frames": sum(rx)}
+        sw_run = (w1[0] - w0[0]) / dt
+        m = {"fps": s1[0]["rx_pps"] + s1[1]["rx_pps"],
+             "fps_dir": [s1[1]["rx_pps"], s1[0]["rx_pps"]],
+             "frames": sum(rx),
+             "fe_cpu_pct": round(100 * (f1[0] - f0[0]) / dt, 1),
+             "fe_wait_pct": round(100 * (f1[1] - f0[1]) / dt, 1),
+             "sw_cpu_pct": round(100 * sw_run, 1) if sw_threads else None,
+             "sw_wait_pct": round(100 * (w1[1] - w0[1]) / dt, 1)
+             if sw_threads else None}
+        # frames per second of CPU the switch's busy threads actually got
+        m["fps_per_cpu"] = round(sum(rx) / (w1[0] - w0[0])) \
+            if sw_threads and w1[0] > w0[0] else None
+        return m
 
     def close(self):
         if self.p.poll() is None:
@@ -268,6 +287,9 @@ class Ibvhostd:
                     return pid, int(t)
         raise Fail("no ibvh-poll thread in ibvhostd %d" % pid)
 
+    def busy_threads(self):
+        return threads_named(self.p.pid, ["ibvh-poll"])
+
     def close(self):
         self.r.stop(self.p)
 
@@ -291,6 +313,9 @@ class TestpmdSwitch:
                  or self.p.poll() is not None, "testpmd vhost switch", 30)
         if self.p.poll() is not None:
             raise Fail("testpmd switch exited: " + r.logtail(self.p))
+
+    def busy_threads(self):
+        return threads_named(self.p.pid, ["rte-worker"])
 
     def close(self):
         self.r.stop(self.p)
@@ -366,6 +391,9 @@ class OvsSwitch:
                                                 if hasattr(self, "p") else ""))
         return out.stdout
 
+    def busy_threads(self):
+        return threads_named(self.p.pid, ["pmd"])
+
     def close(self):
         self.r.stop(self.p)
         self.r.stop(self.dbp)
@@ -388,7 +416,7 @@ def loop_sizes(r, sw, sizes, warmup, window, tag, server_fe=False):
                     for p in sw.ports), "ports running", 20)
             else:
                 time.sleep(1.0)
-            m = fe.loop_rate(warmup, window)
+            m = fe.loop_rate(warmup, window, sw.busy_threads())
         finally:
             fe.close()
         m["size"] = size
@@ -398,7 +426,10 @@ def loop_sizes(r, sw, sizes, warmup, window, tag, server_fe=False):
             m["flooded"] = d.get("flooded", 0)
             m["drops"] = sum(v for k, v in d.items() if k.startswith("drop"))
             m["bounce"] = d.get("bounce_copies", 0)
-        log("%-14s %5d B: %9.0f frames/s" % (tag, size, m["fps"]))
+        log("%-14s %5d B: %9.0f frames/s; CPU: switch %s %%, frontend %s %%;"
+            " %s frames per switch CPU-second" % (
+                tag, size, m["fps"], m["sw_cpu_pct"], m["fe_cpu_pct"],
+                m["fps_per_cpu"]))
         res.append(m)
     return res
 
@@ -425,6 +456,9 @@ def median_sample(ms):
         m["fps"] = (lo["fps"] + hi["fps"]) // 2
         m["fps_dir"] = [(x + y) // 2 for x, y in zip(lo["fps_dir"],
                                                       hi["fps_dir"])]
+        for k in ("fps_per_cpu", "sw_cpu_pct", "fe_cpu_pct"):
+            if lo.get(k) is not None and hi.get(k) is not None:
+                m[k] = round((lo[k] + hi[k]) / 2, 1)
     return m
 
 
@@ -528,7 +562,8 @@ def two_daemons(r, lay, sizes, warmup, window):
                 wait_for(lambda: A.ctljson("show-port", "vm1")["state"] ==
                          "running" and B.ctljson("show-port", "vm2")
                          ["state"] == "running", "two-daemon ports", 20)
-                m = fe.loop_rate(warmup, window)
+                m = fe.loop_rate(warmup, window,
+                                 A.busy_threads() + B.busy_threads())
             finally:
                 fe.close()
             ca1, cb1 = A.counters(), B.counters()
@@ -544,6 +579,31 @@ def two_daemons(r, lay, sizes, warmup, window):
         A.close()
         B.close()
     return out
+
+
+def threads_named(pid, prefixes):
+    """[(pid, tid)] of the threads of pid whose name starts with one of
+    prefixes."""
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+                if f.read().strip().startswith(tuple(prefixes)):
+                    out.append((pid, int(t)))
+    except OSError:
+        pass
+    return out
+
+
+def threads_times(threads):
+    run = wait = 0.0
+    for pid, tid in threads:
+        try:
+            a, b = thread_times(pid, tid)
+        except OSError:
+            continue
+        run, wait = run + a, wait + b
+    return run, wait
 
 
 def thread_times(pid, tid):
@@ -841,7 +901,7 @@ def callgrind_run(r, sizes, frames_goal, log_cb=log):
             cgc("-i", "on")
             time.sleep(1.5)
             cgc("-d")
-            fe.cmd("start tx_first %d" % BURSTS)
+            fe.cmd("start tx_first %d" % CG_BURSTS)
             time.sleep(1.5)
             cgc("-z")
             c0 = sw.counters()
@@ -930,6 +990,9 @@ def write_outputs(out, res):
                          "frames_per_s": m["fps"],
                          "dir0_fps": m["fps_dir"][0],
                          "dir1_fps": m["fps_dir"][1],
+                         "sw_cpu_pct": m.get("sw_cpu_pct"),
+                         "fe_cpu_pct": m.get("fe_cpu_pct"),
+                         "frames_per_sw_cpu_s": m.get("fps_per_cpu"),
                          "flooded": m.get("flooded", ""),
                          "drops": m.get("drops", "")})
     for m in res.get("two_daemons", []):
@@ -937,12 +1000,17 @@ def write_outputs(out, res):
                      "switch": "ibvhostd x2 " + m["layout"],
                      "size": m["size"], "frames_per_s": m["fps"],
                      "dir0_fps": m["fps_dir"][0], "dir1_fps": m["fps_dir"][1],
+                     "sw_cpu_pct": m.get("sw_cpu_pct"),
+                     "fe_cpu_pct": m.get("fe_cpu_pct"),
+                     "frames_per_sw_cpu_s": m.get("fps_per_cpu"),
                      "flooded": m.get("flooded", ""),
                      "drops": m.get("drops", "")})
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["test", "switch", "size",
                                           "frames_per_s", "dir0_fps",
-                                          "dir1_fps", "flooded", "drops"])
+                                          "dir1_fps", "sw_cpu_pct",
+                                          "fe_cpu_pct", "frames_per_sw_cpu_s",
+                                          "flooded", "drops"])
         w.writeheader()
         w.writerows(rows)
     if res.get("callgrind"):
@@ -969,24 +1037,33 @@ def table(res):
     if loop:
         sws = list(loop)
         L.append("")
-        L.append("Frames/s forwarded by the switch (loop, both directions "
-                 "at once; sum of both ports):")
-        hdr = "%-6s" % "size" + "".join("%16s" % s for s in sws)
-        base = [s for s in sws if s != "ibvhostd"]
-        hdr += "".join("%18s" % ("ibvhostd/" + b[:9]) for b in base)
-        L.append(hdr)
+        L.append("Frames/s forwarded by the switch (loop: both directions "
+                 "at once, sum of both ports); CPU = share of a CPU the "
+                 "switch's busy thread(s) / the frontend's forwarding thread "
+                 "got in the window; per CPU-s = frames per second of CPU "
+                 "the switch got; ratio = ibvhostd / baseline")
+        L.append("  %-6s %-14s %10s %7s %7s %12s %9s %11s" % (
+            "size", "switch", "Mframes/s", "sw CPU", "fe CPU",
+            "Mfr/CPU-s", "ratio", "ratio/CPU"))
         sizes = [m["size"] for m in loop[sws[0]]]
         for i, size in enumerate(sizes):
-            row = "%-6d" % size
-            vals = {}
-            for s in sws:
-                v = loop[s][i]["fps"] if i < len(loop[s]) else 0
-                vals[s] = v
-                row += "%16.0f" % v
-            for b in base:
-                row += "%18s" % ("%.2f" % (vals.get("ibvhostd", 0) / vals[b])
-                                 if vals[b] else "-")
-            L.append(row)
+            ib = loop.get("ibvhostd", [None] * len(sizes))
+            ib = ib[i] if i < len(ib) else None
+            for sname in sws:
+                if i >= len(loop[sname]):
+                    continue
+                m = loop[sname][i]
+                ratio = ratio_c = ""
+                if ib and sname != "ibvhostd" and m["fps"]:
+                    ratio = "%.2f" % (ib["fps"] / m["fps"])
+                    if ib.get("fps_per_cpu") and m.get("fps_per_cpu"):
+                        ratio_c = "%.2f" % (ib["fps_per_cpu"] /
+                                            m["fps_per_cpu"])
+                L.append("  %-6d %-14s %10.3f %6s%% %6s%% %12s %9s %11s" % (
+                    size, sname, m["fps"] / 1e6, m.get("sw_cpu_pct"),
+                    m.get("fe_cpu_pct"),
+                    "%.3f" % (m["fps_per_cpu"] / 1e6)
+                    if m.get("fps_per_cpu") else "-", ratio, ratio_c))
         L.append("(median of %d interleaved rounds; every round: %s)" % (
             res.get("rounds", 1), "; ".join(
                 "%s %s" % (s, " ".join("/".join("%.2fM" % (f / 1e6)
@@ -1072,37 +1149,53 @@ def plot(out, res):
     two = {m["size"]: m["fps"] for m in res.get("two_daemons", [])
            if m["layout"] == "shared-busy"}
     with open(dat, "w") as f:
-        f.write("# size " + " ".join(sws) + " two_daemons ir_tx ir_rx\n")
-        for i, s in enumerate(sizes):
+        f.write("# size " + " ".join(sws) + " two_daemons ir_tx ir_rx " +
+                " ".join(w + "_per_cpu" for w in sws) + "\n")
+        for i, sz in enumerate(sizes):
             vals = [loop[w][i]["fps"] / 1e6 if i < len(loop[w]) else 0
                     for w in sws]
-            c = cg.get(s)
-            f.write("%d %s %s %s %s\n" % (
-                s, " ".join("%.4f" % v for v in vals),
-                "%.4f" % (two[s] / 1e6) if s in two else "NaN",
+            pcpu = [(loop[w][i].get("fps_per_cpu") or 0) / 1e6
+                    if i < len(loop[w]) else 0 for w in sws]
+            c = cg.get(sz)
+            f.write("%d %s %s %s %s %s\n" % (
+                sz, " ".join("%.4f" % v for v in vals),
+                "%.4f" % (two[sz] / 1e6) if sz in two else "NaN",
                 c["ir_per_frame_tx"] if c else "NaN",
-                c["ir_per_frame_rx"] if c else "NaN"))
+                c["ir_per_frame_rx"] if c else "NaN",
+                " ".join("%.4f" % v for v in pcpu)))
+        # callgrind sizes that are not loop sizes
+        for sz, c in sorted(cg.items()):
+            if sz not in sizes:
+                f.write("%d %s NaN %s %s %s\n" % (
+                    sz, " ".join("NaN" for _ in sws), c["ir_per_frame_tx"],
+                    c["ir_per_frame_rx"], " ".join("NaN" for _ in sws)))
+    n = len(sws)
     png = os.path.join(out, "bench.png")
-    cmds = ["set terminal pngcairo size 1100,450 noenhanced"
-            if _has_cairo(gp) else "set terminal png size 1100,450",
-            "set output '%s'" % png, "set multiplot layout 1,2",
+    cmds = ["set terminal pngcairo size 1500,450 noenhanced"
+            if _has_cairo(gp) else "set terminal png size 1500,450",
+            "set output '%s'" % png, "set multiplot layout 1,3",
             "set logscale x 2", "set grid", "set key top right",
-            "set xlabel 'frame size (bytes)'",
+            "set xlabel 'frame size (bytes)'", "set datafile missing 'NaN'",
             "set ylabel 'Mframes/s forwarded (2 directions)'",
-            "set title 'Frames/s, switch on 1 CPU, frontend on the other'",
+            "set title 'Frames/s (switch on CPU %d, frontend on CPU %d)'"
+            % (SW_CPU, FE_CPU),
             "set yrange [0:*]",
             "plot " + ", ".join(
                 "'%s' using 1:%d with linespoints title '%s'" % (dat, i + 2, w)
                 for i, w in enumerate(sws)) +
             (", '%s' using 1:%d with linespoints title 'ibvhostd x2 "
-             "(two hosts)'" % (dat, len(sws) + 2) if two else ""),
+             "(two hosts, shared CPU)'" % (dat, n + 2) if two else ""),
+            "set ylabel 'Mframes per CPU-second of the switch'",
+            "set title 'Frames per second of CPU the switch got'",
+            "plot " + ", ".join(
+                "'%s' using 1:%d with linespoints title '%s'" % (
+                    dat, n + 5 + i, w) for i, w in enumerate(sws)),
             "set ylabel 'instructions per frame (daemon code)'",
             "set title 'ibvhostd instructions/frame (callgrind)'",
-            "set yrange [0:*]",
             "plot '%s' using 1:%d with linespoints title 'TX', "
             "'%s' using 1:%d with linespoints title 'RX', "
             "150 with lines dashtype 2 title 'target 150'" % (
-                dat, len(sws) + 3, dat, len(sws) + 4),
+                dat, n + 3, dat, n + 4),
             "unset multiplot"]
     g = subprocess.run([gp], input="\n".join(cmds) + "\n", text=True,
                        capture_output=True, timeout=60)
