@@ -403,15 +403,15 @@ post:
 }
 
 static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
-		     const uint8_t *grh, const uint8_t smac[6])
+		     const uint8_t *sgid, const uint8_t smac[6])
 {
 	struct fdb_addr a = { .lid = wc->slid, .qpn = wc->src_qp };
 	struct fdb_entry *e;
 	struct timespec ts;
 	void *stale = NULL;
 
-	if (wc->wc_flags & IBV_WC_GRH)
-		memcpy(a.gid, grh + 8, 16); /* the GRH's source GID */
+	if (sgid)
+		memcpy(a.gid, sgid, 16);
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	enum fdb_learn_result r = fdb_learn(d->fdb, smac, &a,
 					    (uint64_t)ts.tv_sec, &e, &stale);
@@ -419,8 +419,7 @@ static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
 	if (stale)
 		ibv_destroy_ah(stale);
 	if (r == FDB_LEARN_NEW || r == FDB_LEARN_MOVED)
-		e->ah = ib_ah_create(dp.dev, a.lid,
-				     (wc->wc_flags & IBV_WC_GRH) ? a.gid : NULL);
+		e->ah = ib_ah_create(dp.dev, a.lid, sgid);
 }
 
 static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
@@ -439,9 +438,18 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		DP_COUNT(d, drop_bad_wire, 1);
 		goto keep_all;
 	}
+	/* The sender's GID, when it sent with a global route (always on
+	 * RoCE, where the GRH area may hold an IPv4 header instead). */
+	uint8_t sgid_buf[16];
+	const uint8_t *sgid = NULL;
+
+	if (wc->wc_flags & IBV_WC_GRH) {
+		ib_grh_sgid(hdr, sgid_buf);
+		sgid = sgid_buf;
+	}
 	/* Our own flooded frame, replicated back to us by the group. */
 	if (wc->src_qp == d->qp->qp_num &&
-	    (dp.dev->roce ? memcmp(hdr + 8, dp.dev->gid.raw, 16) == 0
+	    (dp.dev->roce ? sgid && memcmp(sgid, dp.dev->gid.raw, 16) == 0
 			  : wc->slid == dp.dev->lid))
 		goto keep_all;
 
@@ -464,7 +472,7 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 
 		segs_read(h2->segs, h2->nseg, 0, smac + got, 6 - got);
 	}
-	rx_learn(d, wc, hdr, smac);
+	rx_learn(d, wc, sgid, smac);
 
 	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->vnet.guest_csum) {
 		/* The guest cannot take a partial checksum: complete it. The

@@ -79,6 +79,7 @@ class Host:
                  % self.name)
         check(self.proc.poll() is None, "ibvhostd %s exited: %s" %
               (self.name, self.log_text()[-3000:]))
+        self.lid = self.ctl("show-stats")["device"]["lid"]
 
     def log_text(self):
         try:
@@ -111,6 +112,8 @@ class Test:
         self.ibvhostd = os.path.join(self.build, "daemon", "ibvhostd")
         self.ctl = os.path.join(self.build, "daemon", "ibvhostctl")
         self.vhu = os.path.join(self.build, "tests", "vhu", "vhu-frontend")
+        self.ibemu_stat = os.path.join(self.build, "tests", "ibemu",
+                                       "ibemu_stat")
         self.dir = tempfile.mkdtemp(prefix="ibvhostd-dp-")
         self.procs = []
         self.hosts = []
@@ -172,7 +175,7 @@ class Test:
         time.sleep(0.3)  # re-read within 100 ms of a change
 
     def send_recv(self, tx_host, tx, rx_host, rx, count, size=1000,
-                  dst=None, rate=5000, receivers=(), send_extra=(),
+                  dst=None, rate=2000, receivers=(), send_extra=(),
                   recv_extra=()):
         """Send `count` frames from port tx to port rx (or `dst`); every
         receiver in `receivers` (default: rx) must get all of them."""
@@ -186,6 +189,8 @@ class Test:
                for (_, p) in receivers]
         for h, p in receivers:
             self.wait_running(h, p)
+        nodes = {id(h): h for h, _ in receivers}
+        no_recv0 = {k: self.no_recv_drops(h) for k, h in nodes.items()}
         s = self.frontend(tx, "send", "--count", count, "--size", size,
                           "--dst", dst or MAC[rx], "--rate", rate, core=0,
                           *send_extra)
@@ -193,11 +198,38 @@ class Test:
         check(sent.get("ok") and sent["sent"] == count,
               "sender %s: %s" % (tx, sent))
         results = [self.result(p) for p in rps]
+        missing = dict.fromkeys(nodes, 0)
         for (h, p), r in zip(receivers, results):
-            check(r.get("ok") and r["good"] == count and r["bad"] == 0,
-                  "receiver %s got %s of %d: %s" % (p, r.get("good"), count,
-                                                    r))
+            check(r["bad"] == 0 and r["duplicates"] == 0 and
+                  r["good"] == r["received"] - r["filtered"] -
+                  r["not_test"],
+                  "receiver %s got damaged or duplicated frames: %s"
+                  % (p, r))
+            missing[id(h)] += count - r["good"]
+        # The one loss UD allows: a message that finds no receive posted
+        # (the receiving daemon's core was busy elsewhere for longer than
+        # its posted receives last), which the fabric counts. Anything
+        # else missing is a bug; so is losing more than a few percent.
+        for k, h in nodes.items():
+            lost = missing[k]
+            if lost == 0:
+                continue
+            drops = self.no_recv_drops(h) - no_recv0[k]
+            check(lost <= drops and lost <= count // 20,
+                  "%d frames missing on host %s, the fabric dropped %d for "
+                  "lack of a posted receive: %s" % (lost, h.name, drops,
+                                                    results))
+            print("note: %d of %d frames to host %s found no posted "
+                  "receive (CPU contention); counted by the fabric"
+                  % (lost, count, h.name))
         return results
+
+    def no_recv_drops(self, h):
+        r = subprocess.run([self.ibemu_stat, "-l", str(h.lid), "-c",
+                            "drop_no_recv"], capture_output=True, text=True,
+                           env=self.daemon_env, timeout=TIMEOUT)
+        check(r.returncode == 0, "ibemu_stat: %s" % r.stderr)
+        return int(r.stdout.split()[-1])
 
     def cleanup(self):
         for p in reversed(self.procs):
