@@ -13,6 +13,8 @@ PACKAGES=(
 	libcmocka-dev rdma-core ibverbs-utils rdmacm-utils perftest
 	systemd valgrind jq iproute2 busybox-static qemu-system-x86
 	libfuzzer-14-dev libclang-rt-14-dev gnuplot-nox
+	# benchmarks (tests/bench): the Open vSwitch + DPDK baseline
+	openvswitch-switch-dpdk
 )
 
 missing=()

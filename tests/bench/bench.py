@@ -487,9 +487,12 @@ def FrontendServer(r, socks, size, tag):
     return fe
 
 
-def vhu(r, sock, mac, cmd, *args, timeout=30, name="vhu"):
+def vhu(r, sock, mac, cmd, *args, timeout=30, name="vhu", listen=False):
     argv = ["taskset", "-c", str(FE_CPU), r.vhu, "--socket", sock,
-            "--mac", mac, "--timeout", str(timeout), "--ring", "1024", cmd]
+            "--mac", mac, "--timeout", str(timeout), "--ring", "1024"]
+    if listen:  # the switch connects (OVS dpdkvhostuserclient)
+        argv.append("--listen")
+    argv.append(cmd)
     argv += [str(a) for a in args]
     return r.spawn(argv, r.uniq(name))
 
@@ -511,13 +514,15 @@ def rtt(r, sw, size, count, tag):
     """Ping-pong RTT between the two ports: vhu-frontend echo on port 2,
     pingpong on port 1, both on FE_CPU (they alternate, never both busy;
     they sleep on the call eventfds between frames)."""
-    e = vhu(r, sw.socks[-1], MAC1, "echo", timeout=60, name="echo")
-    time.sleep(0.5)
+    listen = isinstance(sw, OvsSwitch)
+    e = vhu(r, sw.socks[-1], MAC1, "echo", timeout=60, name="echo",
+            listen=listen)
+    time.sleep(2.5 if listen else 0.5)  # OVS reconnects once a second
     if isinstance(sw, Ibvhostd):
         wait_for(lambda: sw.ctljson("show-port", sw.ports[-1])["state"]
                  == "running", "echo port running", 20)
     p = vhu(r, sw.socks[0], MAC0, "pingpong", "--count", count, "--size",
-            size, "--dst", MAC1, timeout=60, name="ping")
+            size, "--dst", MAC1, timeout=60, name="ping", listen=listen)
     try:
         res = vhu_result(r, p, 90)
     finally:
@@ -1326,6 +1331,10 @@ def main():
     print("bench: results in %s (results.json, results.csv, table.txt%s)" %
           (out, ", bench.png" if png else ""))
     if a.smoke:
+        for f in ("results.csv", "results.json", "table.txt"):
+            if not os.path.getsize(os.path.join(out, f)):
+                print("bench: smoke: %s is empty" % f)
+                sys.exit(1)
         m = res["loop"].get("ibvhostd", [{}])[0]
         if not m.get("fps") or m.get("frames", 0) < 1000:
             print("bench: smoke: no frames flowed")
