@@ -20,6 +20,12 @@ static char *reply_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The message may quote the request (jansson's parse error text):
+	 * keep it printable ASCII, or json_pack refuses invalid UTF-8 and
+	 * the client would get no proper error. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 	json_t *r = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 	if (!r)
 		return NULL;

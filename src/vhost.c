@@ -24,6 +24,7 @@
 #include "ibvhost/log.h"
 #include "ibvhost/port.h"
 #include "ibvhost/port_hooks.h"
+#include "ibvhost/vhost_guard.h"
 
 /* ---- EAL -------------------------------------------------------------------- */
 
@@ -153,6 +154,8 @@ static int cb_new_connection(int vid)
 
 	if (!p)
 		return -1;
+	if (vhost_guard_attach(p, vid) != 0)
+		return -1;
 	port_note_connected(p, vid);
 	log_info("port %s: frontend connected (device %d)", p->cfg.name, vid);
 	return 0;
@@ -162,6 +165,7 @@ static void cb_destroy_connection(int vid)
 {
 	struct port *p = port_of_vid(vid);
 
+	vhost_guard_detach(vid);
 	if (!p)
 		return;
 	port_note_disconnected(p);
@@ -180,6 +184,10 @@ static int cb_new_device(int vid)
 
 	if (!p)
 		return -1;
+	if (!vhost_guard_mem_ok(vid)) {
+		log_err("port %s: no valid memory table; refusing device", p->cfg.name);
+		return -1;
+	}
 	if (rte_vhost_get_negotiated_features(vid, &features) != 0 ||
 	    rte_vhost_get_negotiated_protocol_features(vid, &pfeatures) != 0) {
 		log_err("port %s: cannot read negotiated features; refusing device",
@@ -252,6 +260,10 @@ static int cb_vring_state_changed(int vid, uint16_t queue, int enable)
 	if (!p)
 		return -1;
 	port_note_vring(p, queue, enable != 0);
+	/* librte_vhost keeps stale ring pointers after a failed memory-table
+	 * change: never start the data path on them. */
+	if (enable && !vhost_guard_mem_ok(vid))
+		return 0;
 	port_hook_vring_state(p, vid, queue, enable != 0);
 	log_debug("port %s: ring %u %s", p->cfg.name, queue,
 		  enable ? "enabled" : "disabled");

@@ -13,6 +13,7 @@ set -eu
 secs=${1:-60}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 jobs=${FUZZ_JOBS:-1}
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang; else CC=clang-14; fi
@@ -24,7 +25,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 
 # Harness name -> corpus folder under tests/fuzz/corpus/.
-harnesses="fuzz_vq:vq"
+harnesses=${FUZZ_HARNESSES:-"fuzz_vq:vq fuzz_ctl:ctl fuzz_cfg:cfg"}
 
 status=0
 for entry in $harnesses; do
@@ -43,13 +44,19 @@ for entry in $harnesses; do
 	# -timeout: one input taking seconds means a hang (e.g. a chain loop).
 	# With -jobs libFuzzer writes fuzz-N.log into the current directory.
 	par=""
+	dict=""
+	[ -f "$top/tests/fuzz/$corpus.dict" ] && dict="-dict=$top/tests/fuzz/$corpus.dict"
 	[ "$jobs" -gt 1 ] && par="-jobs=$jobs -workers=$jobs"
 	# shellcheck disable=SC2086
 	if ! (cd "$build" && "$bin" -max_total_time="$secs" -timeout=10 \
-		-print_final_stats=1 $par -artifact_prefix="$art" "$work") 2>&1 |
+		-print_final_stats=1 $par $dict -artifact_prefix="$art" "$work") 2>&1 |
 		tee "$build/$name.log" | grep -E 'stat::|DONE|ERROR|SUMMARY'; then
 		:
 	fi
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/$name.log" | tail -n 1)
+	cov=$(grep -E '^#[0-9]+' "$build/$name.log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+	pcs=$(sed -n 's/^INFO: Loaded 1 PC tables (\([0-9]*\) PCs.*/\1/p' "$build/$name.log" | head -n 1)
+	echo "run-fuzz: $name: ${execs:-0} executions in ${secs}s, coverage ${cov:-?} of ${pcs:-?} instrumented edges"
 	if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:|deadly signal|libFuzzer: timeout' "$build/$name.log"; then
 		echo "run-fuzz: $name found a crash, inputs in $art" >&2
 		status=1
