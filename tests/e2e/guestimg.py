@@ -4,7 +4,7 @@ initramfs, built from Debian packages and cached under the build folder.
 
 - The kernel is the image package that `linux-image-amd64` depends on,
   fetched with `apt-get download` and unpacked with `dpkg -x` (never
-  installed), into CACHE/kernel/<package>/.
+  installed), into CACHE/kernel/<package>/ (CACHE = BUILD/e2e-cache).
 - An initramfs is busybox-static, the requested kernel modules with their
   dependencies (load order resolved from each module's `depends=`;
   `.ko.xz`/`.ko.zst` decompressed, busybox insmod loads plain `.ko` only),
@@ -82,29 +82,29 @@ def fetch_kernel(cache):
     unpacks once; later calls reuse the unpacked tree."""
     kdir = os.path.join(cache, "kernel")
     os.makedirs(kdir, exist_ok=True)
-    try:
-        pkg = kernel_package()
-    except BuildError:
-        have = sorted(d for d in os.listdir(kdir) if
-                      os.path.exists(os.path.join(kdir, d, ".done")))
-        if not have:
-            raise
-        pkg = have[-1]
+    have = sorted(d for d in os.listdir(kdir) if
+                  os.path.exists(os.path.join(kdir, d, ".done")))
+    # A kernel once unpacked is kept (remove CACHE/kernel for a newer one):
+    # later runs need neither apt nor the network.
+    pkg = have[-1] if have else kernel_package()
     root = os.path.join(kdir, pkg)
     if not os.path.exists(os.path.join(root, ".done")):
-        tmp = root + ".tmp"
+        tmp = "%s.tmp%d" % (root, os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
-        run(["apt-get", "download", pkg], cwd=tmp)
-        debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
-        if len(debs) != 1:
-            raise BuildError("apt-get download %s gave %s" % (pkg, debs))
-        run(["dpkg", "-x", debs[0], "tree"], cwd=tmp)
-        os.unlink(os.path.join(tmp, debs[0]))
-        shutil.rmtree(root, ignore_errors=True)
-        os.rename(os.path.join(tmp, "tree"), root)
-        shutil.rmtree(tmp)
-        open(os.path.join(root, ".done"), "w").close()
+        try:
+            run(["apt-get", "download", pkg], cwd=tmp)
+            debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+            if len(debs) != 1:
+                raise BuildError("apt-get download %s gave %s" % (pkg, debs))
+            tree = os.path.join(tmp, "tree")
+            run(["dpkg", "-x", debs[0], tree], cwd=tmp)
+            open(os.path.join(tree, ".done"), "w").close()
+            if not os.path.exists(os.path.join(root, ".done")):
+                shutil.rmtree(root, ignore_errors=True)
+                os.rename(tree, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     vmlinuz = [f for f in os.listdir(os.path.join(root, "boot"))
                if f.startswith("vmlinuz-")]
     if len(vmlinuz) != 1:
@@ -227,18 +227,21 @@ def build_initramfs(cache, kroot, modules, rc, files=None, name="guest"):
     /etc/rc = `rc`, plus `files` {path in guest: bytes or str}. Cached by
     content; returns its path."""
     files = dict(files or {})
-    with open(BUSYBOX, "rb") as f:
-        busybox = f.read()
-    mods = resolve_modules(module_index(kroot), modules)
+    # The key: what goes in, with the kernel and busybox named by their
+    # unpacked folder and file status (no need to read them again).
+    bb = os.stat(BUSYBOX)
     h = hashlib.sha256()
-    for part in [busybox, INIT.encode(), rc.encode()] + \
-            [n.encode() + d for n, d in mods] + \
-            [k.encode() + (v if isinstance(v, bytes) else v.encode())
+    for part in [kroot, "%d %d" % (bb.st_size, bb.st_mtime_ns), INIT, rc,
+                 " ".join(modules)] + \
+            ["%s=%s" % (k, v if isinstance(v, str) else v.hex())
              for k, v in sorted(files.items())]:
-        h.update(hashlib.sha256(part).digest())
+        h.update(hashlib.sha256(part.encode()).digest())
     out = os.path.join(cache, "%s-%s.cpio.gz" % (name, h.hexdigest()[:16]))
     if os.path.exists(out):
         return out
+    with open(BUSYBOX, "rb") as f:
+        busybox = f.read()
+    mods = resolve_modules(module_index(kroot), modules)
     c = Cpio()
     for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc",
               "lib/modules", "root"):
@@ -252,10 +255,14 @@ def build_initramfs(cache, kroot, modules, rc, files=None, name="guest"):
     for path, data in sorted(files.items()):
         c.file(path, data if isinstance(data, bytes) else data.encode(),
                0o755 if path.endswith(".sh") else 0o644)
-    tmp = out + ".tmp"
+    tmp = out + ".tmp%d" % os.getpid()
     with open(tmp, "wb") as f:
         f.write(gzip.compress(c.finish(), compresslevel=6))
     os.rename(tmp, out)
+    for f in os.listdir(cache):  # older builds of this image
+        if f.startswith(name + "-") and f.endswith(".cpio.gz") and \
+                f != os.path.basename(out):
+            os.unlink(os.path.join(cache, f))
     return out
 
 
