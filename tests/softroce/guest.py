@@ -451,7 +451,10 @@ def daemon_checks(t, gids):
         for h, p, peer_h, peer, gid in ((b, "b1", a, "a1", ga[1]),
                                         (a, "a1", b, "b1", gb[1])):
             fdb = h.fdb(p)
-            say("LOG show-fdb %s: %s" % (p, json.dumps(fdb)))
+            table = sh([t.ctl, "-s", h.ctl_sock, "show-fdb", p])
+            for line in ("ibvhostctl show-fdb %s" % p,) + tuple(
+                    table.splitlines()):
+                say("FDB %s: %s" % (h.name, line))
             check(MAC[peer] in fdb, "%s did not learn %s: %s"
                   % (p, peer, fdb))
             e = fdb[MAC[peer]]

@@ -150,6 +150,15 @@ def fetch_kernel(build, cache):
         pkg = kernel_package()
     except BuildError:
         pkg = None
+    if pkg is None and not (unpacked(kdir) or unpacked(shared)) and \
+            os.geteuid() == 0:
+        # A machine whose apt lists were cleaned: fetch them once.
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True,
+                       timeout=600)
+        try:
+            pkg = kernel_package()
+        except BuildError:
+            pass
     root = (unpacked(kdir, pkg) or unpacked(shared, pkg)
             or (None if pkg else unpacked(kdir) or unpacked(shared)))
     global KERNEL_FETCHED
