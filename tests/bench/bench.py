@@ -335,7 +335,7 @@ class OvsSwitch:
         if not vsd or not shutil.which("ovsdb-server"):
             raise Fail("Open vSwitch with DPDK is not installed "
                        "(openvswitch-switch-dpdk)")
-        self.d = r.path("ovs")
+        self.d = r.path(r.uniq("ovs"))
         os.makedirs(self.d)
         self.db = os.path.join(self.d, "conf.db")
         self.dbsock = os.path.join(self.d, "db.sock")
@@ -369,7 +369,8 @@ class OvsSwitch:
             raise Fail("ovs-vswitchd exited: " + r.logtail(self.p))
         self.vsctl("add-br", "br0", "--", "set", "bridge", "br0",
                    "datapath_type=netdev")
-        self.socks = [r.path("ovs-vm1.sock"), r.path("ovs-vm2.sock")]
+        self.socks = [os.path.join(self.d, "vm1.sock"),
+                      os.path.join(self.d, "vm2.sock")]
         for i, s in enumerate(self.socks):
             self.vsctl("add-port", "br0", "vhu%d" % i, "--", "set",
                        "Interface", "vhu%d" % i, "type=dpdkvhostuserclient",
@@ -1281,7 +1282,8 @@ def main():
                         if "rtt" in parts and rnd == 0:
                             res.setdefault("rtt", {})[name] = [
                                 rtt(r, sw, s, 2000, name) for s in (64, 1500)]
-                    except Fail as e:
+                    except (Fail, OSError, subprocess.SubprocessError,
+                            ValueError, KeyError) as e:
                         log("%s: %s" % (name, e))
                         res["skipped"][name] = str(e)[:2000]
                     finally:
