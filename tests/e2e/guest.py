@@ -59,7 +59,7 @@ class Guest:
     """One QEMU process. `sock` is the daemon port's vhost-user socket."""
 
     def __init__(self, workdir, name, sock, mac, ip, mtu, vmlinuz, initrd,
-                 cpu=None, reconnect=False):
+                 cpu=None, reconnect=False, nic_opts=""):
         self.name, self.sock, self.mac, self.ip = name, sock, mac, ip
         self.console = os.path.join(workdir, "guest-%s.console" % name)
         self.agent_path = os.path.join(workdir, "guest-%s.agent" % name)
@@ -72,6 +72,8 @@ class Guest:
         nic = "virtio-net-pci,netdev=n0,mac=%s,vectors=0" % mac
         if mtu:
             nic += ",host_mtu=%d" % mtu
+        if nic_opts:
+            nic += "," + nic_opts
         chardev = "socket,id=c0,path=%s" % sock
         if reconnect:
             chardev += ",reconnect=1"
