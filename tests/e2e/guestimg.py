@@ -86,7 +86,17 @@ def fetch_kernel(cache):
                   os.path.exists(os.path.join(kdir, d, ".done")))
     # A kernel once unpacked is kept (remove CACHE/kernel for a newer one):
     # later runs need neither apt nor the network.
-    pkg = have[-1] if have else kernel_package()
+    if have:
+        pkg = have[-1]
+    else:
+        try:
+            pkg = kernel_package()
+        except BuildError:
+            if os.geteuid() != 0:
+                raise
+            # An image whose apt lists were removed: fetch them once.
+            run(["apt-get", "update", "-qq"])
+            pkg = kernel_package()
     root = os.path.join(kdir, pkg)
     if not os.path.exists(os.path.join(root, ".done")):
         tmp = "%s.tmp%d" % (root, os.getpid())
