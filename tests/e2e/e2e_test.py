@@ -43,7 +43,7 @@ import guest as guestmod  # noqa: E402
 from guest import Guest, GuestError, ping_stats  # noqa: E402
 
 TIMEOUT = 30.0
-BOOT_TIMEOUT = 120
+BOOT_TIMEOUT = 180
 RECOVERY_BOUND_S = 30.0
 OUTAGE_S = 5.0
 # Host A polls on CPU 1, host B on CPU 0 (two CPUs here); each guest runs
@@ -221,7 +221,7 @@ class Test:
         return [self.guests[n] for n in names]
 
     def ping(self, src, dst, count=5, size=None, expect=True, echo=None,
-             wait=2):
+             wait=5):
         args = "-c %d -W %d" % (count, wait)
         if size is not None:
             args += " -s %d" % size
