@@ -245,6 +245,7 @@ class Ibvhostd:
             self.socks.append(s)
             lines += ["[port %s]" % p, "socket = %s" % s, "segment = bench"]
         self.ports = ports
+        self.fabric = fabric
         conf = r.path("%s.conf" % tag)
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -587,6 +588,20 @@ def two_daemons(r, lay, sizes, warmup, window):
     return out
 
 
+def fabric_drops(r, sw):
+    """Messages the emulated fabric dropped because the receiving QP had
+    no receive posted (ibemu_stat drop_no_recv, all nodes)."""
+    env = dict(os.environ, IBEMU_SHM_DIR=r.dir)
+    try:
+        out = subprocess.run([os.path.join(r.ibemu, "ibemu_stat"), "-f",
+                              sw.fabric, "-j"], capture_output=True,
+                             text=True, timeout=10, env=env)
+        return sum(n.get("drop_no_recv", 0)
+                   for n in json.loads(out.stdout)["nodes"])
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        return 0
+
+
 def threads_named(pid, prefixes):
     """[(pid, tid)] of the threads of pid whose name starts with one of
     prefixes."""
@@ -661,6 +676,7 @@ def cpu_at_rates(r, mode, rates, seconds):
                      == "running", "send port", 20)
             time.sleep(min(1.0, seconds / 4))
             run, want = cpu_window(pid, tid, seconds / 2)
+            fab0 = fabric_drops(r, sw)
             vhu_result(r, tx, seconds + 40)
             time.sleep(0.5)
             tx1 = sw.ctljson("show-port", sw.ports[0])["counters"]
@@ -669,7 +685,8 @@ def cpu_at_rates(r, mode, rates, seconds):
             out.append({"mode": mode, "rate": rate, "cpu_pct": run,
                         "cpu_wanted_pct": want,
                         "frames": tx1["tx_frames"] - tx0["tx_frames"],
-                        "received": rx1["rx_frames"] - rx0["rx_frames"]})
+                        "received": rx1["rx_frames"] - rx0["rx_frames"],
+                        "fabric_drop_no_recv": fabric_drops(r, sw) - fab0})
             log("cpu %-8s %6d frames/s: polling thread %.1f %% CPU "
                 "(%.1f %% with run-queue wait)" % (mode, rate, run, want))
         # latency cost of waking: RTT at a low rate (one ping at a time)
@@ -1131,10 +1148,11 @@ def table(res):
         L.append("Polling thread CPU use (64 B frames, vhu send -> recv):")
         for m in res["cpu"]:
             L.append("  %-9s %7d frames/s: %5.1f %% CPU on its core "
-                     "(%5.1f %% counting run-queue wait); daemon sent %s, delivered %s" % (
+                     "(%5.1f %% counting run-queue wait); daemon sent %s, delivered %s, fabric dropped (no receive posted) %s" % (
                          m["mode"], m["rate"], m["cpu_pct"],
                          m["cpu_wanted_pct"], m.get("frames", "-"),
-                         m.get("received", "-")))
+                         m.get("received", "-"),
+                         m.get("fabric_drop_no_recv", "-")))
         for m in res.get("wake_rtt", []):
             L.append("  %-9s RTT at low rate (64 B): p50 %s us, p99 %s us" %
                      (m["mode"], m["p50_us"], m["p99_us"]))
@@ -1198,6 +1216,7 @@ def plot(out, res):
                     dat, n + 5 + i, w) for i, w in enumerate(sws)),
             "set ylabel 'instructions per frame (daemon code)'",
             "set title 'ibvhostd instructions/frame (callgrind)'",
+            "set key center right",
             "plot '%s' using 1:%d with linespoints title 'TX', "
             "'%s' using 1:%d with linespoints title 'RX', "
             "150 with lines dashtype 2 title 'target 150'" % (
