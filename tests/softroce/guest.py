@@ -199,7 +199,9 @@ class Host:
         lines = ["log_level = info", "control_socket = %s" % self.ctl_sock,
                  "ib_device = %s" % rxe, "ib_port = 1",
                  "gid_index = %d" % gidx, "main_core = %d" % core,
-                 "poll_mode = adaptive", "eal_memory_mb = 64"]
+                 "poll_mode = %s" % ("busy" if "busy" in t.opts
+                                     else "adaptive"),
+                 "eal_memory_mb = 64"]
         for seg, q in QKEY.items():
             lines += ["[segment %s]" % seg, "qkey = 0x%08x" % q]
         for p, seg in ports:

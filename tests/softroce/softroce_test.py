@@ -2,7 +2,8 @@
 """Soft-RoCE: ibvhostd on real kernel verbs (rdma_rxe) inside a QEMU VM.
 
 usage: softroce_test.py BUILD_DIR [--guest-OPTION...]
-       (--guest-no-testpmd: skip the dpdk-testpmd step)
+       (--guest-no-testpmd: skip the dpdk-testpmd step;
+        --guest-busy: the daemons busy-poll instead of poll_mode = adaptive)
 
 Boots Debian's kernel (the image package `linux-image-amd64` depends on,
 fetched with `apt-get download`, unpacked with `dpkg -x`, never installed)
