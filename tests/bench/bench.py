@@ -894,6 +894,13 @@ def attribute(funcs, calls, lines, own, roots):
     return tot, by_src, inc
 
 
+# calls per forwarded frame worth knowing (batching): verbs calls into the
+# HCA library and the per-round entry points
+CALLS_PER_FRAME = ["ibemu_post_send", "ibemu_post_recv", "ibemu_poll_cq",
+                   "port_tx", "dp_port_refill_rx", "vq_walk_chain",
+                   "fdb_learn", "clock_gettime", "eventfd_write", "write"]
+
+
 def callgrind_run(r, sizes, frames_goal, log_cb=log):
     """Instructions per frame of ibvhostd's own code, per direction, at
     each size: the daemon under callgrind (collection off), the frontend
@@ -964,10 +971,12 @@ def callgrind_run(r, sizes, frames_goal, log_cb=log):
             split, by_src, inc = attribute(funcs, calls, lines, own, roots)
             total = sum(inc.get(x, (0, 0))[1] for x in roots)
             rounds = funcs.get("dp_core_round", {}).get("calls_in", 0)
-            return split, by_src, total, rounds
+            cpf = {k: funcs[k]["calls_in"] for k in CALLS_PER_FRAME
+                   if k in funcs}
+            return split, by_src, total, rounds, cpf
 
-        isplit, _, itotal, irounds = analyse(parts[1])
-        split, by_src, thread_total, rounds = analyse(parts[2])
+        isplit, _, itotal, irounds, _ = analyse(parts[1])
+        split, by_src, thread_total, rounds, cpf = analyse(parts[2])
         frames = max(1, tx)
         thread_own = sum(split.values())
         # subtract what the same number of empty rounds costs
@@ -987,6 +996,8 @@ def callgrind_run(r, sizes, frames_goal, log_cb=log):
                "ir_per_frame_rx_raw": round(split["rx"] / frames, 1),
                "ir_per_frame_not_own": round((thread_total - thread_own)
                                              / frames, 1)}
+        res["calls_per_frame"] = {k: round(v / frames, 3)
+                                  for k, v in cpf.items()}
         top = sorted(((v, k) for k, v in by_src.items()), reverse=True)
         res["top_self"] = [{"fn": k, "ir_per_frame": round(v / frames, 1)}
                            for v, k in top[:15]]
@@ -1139,6 +1150,9 @@ def table(res):
                 c["size"], c["ir_per_frame_tx"], c["ir_per_frame_rx"],
                 c["ir_per_frame_round"], c["ir_per_frame_all"],
                 c["ir_per_frame_not_own"], c["frames_per_round"]))
+        for c in res["callgrind"]:
+            L.append("  calls per frame at %d B: " % c["size"] + ", ".join(
+                "%s %s" % kv for kv in c.get("calls_per_frame", {}).items()))
         for c in res["callgrind"]:
             L.append("  top self cost at %d B: " % c["size"] + ", ".join(
                 "%s %.1f" % (t["fn"], t["ir_per_frame"])
