@@ -1354,6 +1354,9 @@ def main():
         log("FAILED: %s" % e)
         r.cleanup()
         sys.exit(1)
+    except BaseException:
+        r.cleanup()  # a bug in the harness must not leave processes behind
+        raise
     res["seconds"] = round(time.monotonic() - t_start, 1)
     res["load_end"] = [round(x, 2) for x in os.getloadavg()]
     r.cleanup()
