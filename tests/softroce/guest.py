@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -407,6 +408,17 @@ def daemon_checks(t, gids):
         result("mcast-join-%s" % h.name, joined == want[h],
                "%d groups joined via rdma_cm on %s"
                % (joined, "rxe0" if h is a else "rxe1"))
+    # rdma_cm joined the IPv4 groups on the rxe netdevs (IGMP), which is
+    # what lets the kernel deliver the segment's multicast to rxe.
+    groups = igmp_groups()
+    say("LOG /proc/net/igmp: %s" % {d: sorted(g) for d, g in groups.items()
+                                    if d in ADDR})
+    want_g = {"veth0": {"239.30.0.1"}, "veth1": {"239.30.0.1",
+                                                 "239.237.0.2"}}
+    result("mcast-igmp", all(want_g[d] <= groups.get(d, set())
+                             for d in want_g),
+           "; ".join("%s: %s" % (d, " ".join(sorted(groups.get(d, ()))))
+                     for d in sorted(want_g)))
     for h in hosts:
         ok = "RoCE" in h.log_text() and "LID 0x0" in h.log_text()
         result("roce-%s" % h.name, ok, "daemon sees RoCE, LID 0")
@@ -558,6 +570,20 @@ def daemon_checks(t, gids):
         result("daemon-%s-alive" % h.name, alive,
                "" if alive else h.log_text()[-1500:])
     return hosts
+
+
+def igmp_groups():
+    """{netdev: {IPv4 groups joined}} from /proc/net/igmp."""
+    out, dev = {}, None
+    for line in sysfs("/proc/net/igmp").splitlines()[1:]:
+        if not line.startswith("\t"):
+            dev = line.split()[1] if len(line.split()) > 1 else None
+            continue
+        f = line.split()
+        if dev and f and len(f[0]) == 8:
+            out.setdefault(dev, set()).add(
+                socket.inet_ntoa(bytes.fromhex(f[0])[::-1]))
+    return out
 
 
 def num(v):
