@@ -239,6 +239,9 @@ static void print_stats(json_t *r)
 		       sget(dev, "name"), iget(dev, "port"),
 		       sget(dev, "link_layer"), iget(dev, "lid"),
 		       sget(dev, "gid"), iget(dev, "mtu"));
+	if (dev)
+		printf("Q_Key violations (other segments' frames dropped by "
+		       "the HCA) %lld\n", iget(dev, "qkey_violations"));
 	printf("ports %lld\n", iget(r, "ports"));
 	json_object_foreach(json_object_get(r, "totals"), k, v)
 		printf("%-16s %lld\n", k, (long long)json_integer_value(v));

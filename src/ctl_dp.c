@@ -212,6 +212,11 @@ static json_t *stats(void)
 				  "wakeups_mailbox",
 				  (json_int_t)ci.wakeups_mailbox));
 	json_object_set_new(o, "cores", cores);
+	struct ibv_port_attr pa;
+	int qkey_viol = -1;
+
+	if (dev && ibv_query_port(dev->ctx, dev->port, &pa) == 0)
+		qkey_viol = (int)pa.qkey_viol_cntr;
 	if (dev)
 		json_object_set_new(o, "device",
 			json_pack("{s:s, s:i, s:i, s:o, s:s, s:i, s:i}",
@@ -222,6 +227,9 @@ static json_t *stats(void)
 				  "link_layer", dev->roce ? "Ethernet" : "InfiniBand",
 				  "mtu", (int)dev->mtu_bytes,
 				  "max_sge", (int)dev->max_sge));
+	if (dev)
+		json_object_set_new(json_object_get(o, "device"),
+				    "qkey_violations", json_integer(qkey_viol));
 	return o;
 }
 

@@ -381,8 +381,15 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 		nwr++;
 	}
 post:
-	if (nwr == 0)
+	if (nwr == 0) {
+		bool starved = d->rx_head == d->rx_tail;
+
+		if (starved && !d->rx_starved && d->state == DP_RUNNING)
+			DP_COUNT(d, rx_starved, 1);
+		d->rx_starved = starved;
 		return 0;
+	}
+	d->rx_starved = false;
 	wrs[nwr - 1].next = NULL;
 	if (ibv_post_recv(d->qp, wrs, &bad) != 0) {
 		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);

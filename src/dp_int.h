@@ -128,6 +128,7 @@ struct dp_port {
 	 * posted WR (a completed WR's unused chains, or chains gathered while
 	 * the ring ran dry): kept for the next WR, never returned empty. */
 	uint16_t rx_head, rx_tail;
+	bool rx_starved;	/* no receive posted: counted once per episode */
 	struct dp_rx_wr rx[DP_RX_WRS];
 	uint16_t spare_head, spare_tail;
 	uint16_t spare[DP_RX_POOL];

@@ -49,10 +49,14 @@ struct port_vring {
 };
 
 /* Data-path counters. One line per counter; the control protocol prints
- * them all by name, so adding one here is all it takes. */
+ * them all by name, so adding one here is all it takes. Frames the fabric
+ * drops before they reach a port (another segment's Q_Key, no receive
+ * posted) are counted by the HCA, per device: see show-stats. rx_starved
+ * counts the times the port ran out of posted receives because the guest
+ * had given no RX buffers (frames arriving then are lost). */
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
-	X(drop_qkey) X(drop_no_rx_buf) X(drop_too_big) X(drop_bad_desc)       \
+	X(rx_starved) X(drop_too_big) X(drop_bad_desc)                         \
 	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)
 
 struct port_counters {
