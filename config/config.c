@@ -89,7 +89,8 @@ static const char *g_ctl_group(struct cfg *c, const char *v)
 	return cfg_value_id(v, c->ctl_group);
 }
 
-static const char *g_ctl_mode(struct cfg *c, const char *v)
+/* A socket mode: octal, owner rw, nothing for others. */
+static const char *value_socket_mode(const char *v, mode_t *out)
 {
 	char *end;
 	unsigned long m;
@@ -103,8 +104,13 @@ static const char *g_ctl_mode(struct cfg *c, const char *v)
 		return "must not grant access to others (use owner/group)";
 	if ((m & 0600) != 0600)
 		return "the owner needs read and write access (0600)";
-	c->ctl_mode = (mode_t)m;
+	*out = (mode_t)m;
 	return NULL;
+}
+
+static const char *g_ctl_mode(struct cfg *c, const char *v)
+{
+	return value_socket_mode(v, &c->ctl_mode);
 }
 
 static const char *g_ib_device(struct cfg *c, const char *v)
@@ -328,6 +334,20 @@ static const char *p_mac(struct parse_state *st, struct cfg_port *p,
 	return NULL;
 }
 
+static const char *p_socket_mode(struct parse_state *st, struct cfg_port *p,
+				 const char *v)
+{
+	(void)st;
+	return value_socket_mode(v, &p->socket_mode);
+}
+
+static const char *p_socket_group(struct parse_state *st, struct cfg_port *p,
+				  const char *v)
+{
+	(void)st;
+	return cfg_value_id(v, p->socket_group);
+}
+
 static const char *p_mtu(struct parse_state *st, struct cfg_port *p,
 			 const char *v)
 {
@@ -397,6 +417,8 @@ static const struct port_key port_keys[] = {
 	{ "mac", false, p_mac },
 	{ "mtu", false, p_mtu },
 	{ "fdb", true, p_fdb },
+	{ "socket_mode", false, p_socket_mode },
+	{ "socket_group", false, p_socket_group },
 };
 
 /* ---- sections ------------------------------------------------------------ */
@@ -453,6 +475,7 @@ static void begin_section(struct parse_state *st, const char *hdr)
 		struct cfg_port *p = &st->cfg->ports[st->cfg->n_ports++];
 		strcpy(p->name, name);
 		p->mode = CFG_PORT_SERVER;
+		p->socket_mode = CFG_DEFAULT_SOCKET_MODE;
 		p->line = st->line;
 		st->kind = SEC_PORT;
 		st->obj = p;

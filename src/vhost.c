@@ -6,6 +6,7 @@
 #include "ibvhost/vhost.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -329,6 +330,42 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The server socket is created under umask 0177 (owner only), then given
+ * the configured mode and group: never more open than configured, not
+ * even between bind() and chmod(). */
+static int apply_socket_access(const struct cfg_port *pc, char *err,
+			       size_t errlen)
+{
+	gid_t gid = (gid_t)-1;
+
+	if (pc->socket_group[0]) {
+		struct group *gr = getgrnam(pc->socket_group);
+		char *end;
+		unsigned long v = strtoul(pc->socket_group, &end, 10);
+
+		if (gr)
+			gid = gr->gr_gid;
+		else if (*end == '\0' && end != pc->socket_group)
+			gid = (gid_t)v;
+		else {
+			snprintf(err, errlen, "socket_group %s: no such group",
+				 pc->socket_group);
+			return -1;
+		}
+	}
+	if (gid != (gid_t)-1 && chown(pc->socket_path, (uid_t)-1, gid) != 0) {
+		snprintf(err, errlen, "%s: chown to group %u: %s", pc->socket_path,
+			 (unsigned)gid, strerror(errno));
+		return -1;
+	}
+	if (chmod(pc->socket_path, pc->socket_mode) != 0) {
+		snprintf(err, errlen, "%s: chmod %04o: %s", pc->socket_path,
+			 (unsigned)pc->socket_mode, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int vhost_port_start(struct port *p, char *err, size_t errlen)
 {
 	const char *path = p->cfg.socket_path;
@@ -357,11 +394,17 @@ int vhost_port_start(struct port *p, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot register callbacks", path);
 		goto fail;
 	}
-	if (rte_vhost_driver_start(path) != 0) {
+	mode_t old_umask = umask(0177);
+	int started = rte_vhost_driver_start(path);
+	umask(old_umask);
+	if (started != 0) {
 		snprintf(err, errlen, "%s: cannot start the %s socket (see the dpdk: lines above)",
 			 path, cfg_port_mode_name(p->cfg.mode));
 		goto fail;
 	}
+	if (p->cfg.mode == CFG_PORT_SERVER &&
+	    apply_socket_access(&p->cfg, err, errlen) != 0)
+		goto fail;
 	p->registered = true;
 	return 0;
 fail:

@@ -19,6 +19,7 @@
 #define CFG_DEFAULT_PATH "/etc/ibvhostd/ibvhostd.conf"
 #define CFG_DEFAULT_CTL_SOCKET "/run/ibvhostd/ibvhostd.sock"
 #define CFG_DEFAULT_CTL_MODE 0660
+#define CFG_DEFAULT_SOCKET_MODE 0660
 #define CFG_DEFAULT_FDB_AGING_S 300
 #define CFG_DEFAULT_EAL_MEMORY_MB 128
 #define CFG_DEFAULT_IB_PORT 1
@@ -74,6 +75,8 @@ struct cfg_port {
 	bool has_mac;
 	uint8_t mac[6];
 	uint16_t mtu; /* 0: derived from the IB path MTU */
+	mode_t socket_mode;	       /* server socket mode, default 0660 */
+	char socket_group[CFG_ID_MAX]; /* server socket group, empty: ours */
 	unsigned n_fdb;
 	struct cfg_fdb_entry fdb[CFG_PORT_FDB_MAX];
 	unsigned line;
