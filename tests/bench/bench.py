@@ -1162,6 +1162,13 @@ def table(res):
                 c["ir_per_frame_round"], c["ir_per_frame_all"],
                 c["ir_per_frame_not_own"], c["frames_per_round"]))
         for c in res["callgrind"]:
+            if (c.get("frames_per_round") or 0) < 8:
+                L.append("  note: at %d B the window averaged %s frames per "
+                         "polling round (frontend starved by other load): "
+                         "per-round costs are not amortised there; compare "
+                         "sizes at similar frames/round" % (
+                             c["size"], c["frames_per_round"]))
+        for c in res["callgrind"]:
             L.append("  calls per frame at %d B: " % c["size"] + ", ".join(
                 "%s %s" % kv for kv in c.get("calls_per_frame", {}).items()))
         for c in res["callgrind"]:
