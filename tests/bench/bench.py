@@ -1164,9 +1164,10 @@ def table(res):
         for c in res["callgrind"]:
             if (c.get("frames_per_round") or 0) < 8:
                 L.append("  note: at %d B the window averaged %s frames per "
-                         "polling round (frontend starved by other load): "
-                         "per-round costs are not amortised there; compare "
-                         "sizes at similar frames/round" % (
+                         "polling round: per-round costs are not amortised "
+                         "(the frontend or the circulating bursts left most "
+                         "rounds empty); the per-frame cost is the figure of "
+                         "a window with full bursts (rerun --only cg)" % (
                              c["size"], c["frames_per_round"]))
         for c in res["callgrind"]:
             L.append("  calls per frame at %d B: " % c["size"] + ", ".join(
