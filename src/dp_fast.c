@@ -102,27 +102,33 @@ static void tx_return(struct dp_port *d, uint16_t head)
 	d->tx_dirty = true;
 }
 
-/* Fill the SGEs of one send; returns the SGE count, 0 to drop. */
-static unsigned tx_sges(struct dp_port *d, uint16_t slot, struct vq_seg *segs,
-			uint32_t first, uint32_t nseg, uint32_t frame_len,
-			struct ibv_sge *sge)
-{
-	uint32_t nframe = nseg - first;
+/* SGE0 of a send: the wire header followed by the frame's Ethernet
+ * header, both in daemon memory. The Ethernet header is copied out of the
+ * guest before it is checked (anti-spoofing) and looked up (FDB), so what
+ * was checked is what goes on the wire even if the guest rewrites its
+ * buffer meanwhile; the rest of the frame goes zero-copy. */
+#define TX_HDR_LEN (WIRE_HDR_LEN + VNET_ETH_HLEN)
 
+/* Fill the SGEs of one send from the frame's segments after its Ethernet
+ * header; returns the SGE count. */
+static unsigned tx_sges(struct dp_port *d, uint16_t slot,
+			const struct vq_seg *segs, uint32_t nseg,
+			uint32_t rest_len, struct ibv_sge *sge)
+{
 	sge[0].addr = (uintptr_t)tx_hdr(d, slot);
-	sge[0].length = WIRE_HDR_LEN;
+	sge[0].length = TX_HDR_LEN;
 	sge[0].lkey = d->scratch_mr->lkey;
-	if (nframe + 1 <= d->caps.send_sge) {
-		memcpy(&sge[1], &segs[first], nframe * sizeof(*sge));
-		return nframe + 1;
+	if (nseg + 1 <= d->caps.send_sge) {
+		memcpy(&sge[1], segs, nseg * sizeof(*sge));
+		return nseg + 1;
 	}
 	/* More pieces than the HCA gathers: copy, counted. */
 	uint8_t *b = d->bounce + (size_t)(slot & TX_MASK) * dp.dev->mtu_bytes;
 
-	memcpy(b, tx_hdr(d, slot), WIRE_HDR_LEN);
-	segs_read(&segs[first], nframe, 0, b + WIRE_HDR_LEN, frame_len);
+	memcpy(b, tx_hdr(d, slot), TX_HDR_LEN);
+	segs_read(segs, nseg, 0, b + TX_HDR_LEN, rest_len);
 	sge[0].addr = (uintptr_t)b;
-	sge[0].length = WIRE_HDR_LEN + frame_len;
+	sge[0].length = TX_HDR_LEN + rest_len;
 	DP_COUNT(d, bounce_copies, 1);
 	return 1;
 }
@@ -150,9 +156,11 @@ static unsigned port_tx(struct dp_port *d)
 
 	for (uint16_t i = 0; i < n; i++) {
 		uint16_t head = vq_avail_head(&d->txq, i);
+		uint16_t slot = d->tx_head;
+		uint8_t *hdr = tx_hdr(d, slot);
+		uint8_t *eth = hdr + WIRE_HDR_LEN;
 		struct vq_chain chain;
 		struct vnet_tx tx;
-		uint8_t eth[12];
 
 		err = vq_walk_chain(&d->txq, &d->mem, head, VQ_DIR_TX, segs,
 				    DP_TX_SEGS, &chain);
@@ -167,14 +175,28 @@ static unsigned port_tx(struct dp_port *d)
 			tx_return(d, head);
 			continue;
 		}
-		if (tx.frame_len > d->max_frame ||
-		    tx.frame_len + WIRE_HDR_LEN > dp.dev->mtu_bytes) {
+		if (tx.frame_len > d->max_frame) {
 			DP_COUNT(d, drop_too_big, 1);
 			tx_return(d, head);
 			continue;
 		}
-		segs_read(&segs[tx.first], chain.nseg - tx.first, 0, eth,
-			  sizeof(eth));
+		/* vnet_tx_parse guarantees an Ethernet header's worth. */
+		struct vq_seg *f = &segs[tx.first];
+		uint32_t nf = chain.nseg - tx.first;
+
+		if (f->len > VNET_ETH_HLEN) {
+			memcpy(eth, (const void *)(uintptr_t)f->addr,
+			       VNET_ETH_HLEN);
+			f->addr += VNET_ETH_HLEN;
+			f->len -= VNET_ETH_HLEN;
+		} else {
+			segs_read(f, nf, 0, eth, VNET_ETH_HLEN);
+			uint32_t k = vq_segs_advance(f, nf, VNET_ETH_HLEN);
+
+			f += k;
+			nf -= k;
+		}
+		__atomic_signal_fence(__ATOMIC_SEQ_CST); /* eth is ours now */
 		if (d->has_mac && memcmp(eth + 6, d->mac, 6) != 0) {
 			DP_COUNT(d, drop_spoofed, 1);
 			tx_return(d, head);
@@ -183,7 +205,6 @@ static unsigned port_tx(struct dp_port *d)
 
 		struct ibv_send_wr *wr = &wrs[nwr];
 		struct fdb_entry *e = NULL;
-		uint16_t slot = d->tx_head;
 
 		if (!(eth[0] & 1))
 			e = fdb_lookup(d->fdb, eth);
@@ -196,9 +217,10 @@ static unsigned port_tx(struct dp_port *d)
 			flooded++;
 		}
 		wr->wr.ud.remote_qkey = d->qkey;
-		wire_hdr_build(tx_hdr(d, slot), &tx.off);
-		wr->num_sge = (int)tx_sges(d, slot, segs, tx.first, chain.nseg,
-					   tx.frame_len, sges[nwr]);
+		wire_hdr_build(hdr, &tx.off);
+		wr->num_sge = (int)tx_sges(d, slot, f, nf,
+					   tx.frame_len - VNET_ETH_HLEN,
+					   sges[nwr]);
 		wr->sg_list = sges[nwr];
 		wr->wr_id = wr_id(d, DP_WR_KIND_TX, slot);
 		wr->opcode = IBV_WR_SEND;
@@ -296,6 +318,14 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 	h->id = head;
 	h->nseg = (uint8_t)chain.nseg;
 	h->len = chain.len;
+	/* Where the frame starts, past the header (usually in segs[0]). */
+	uint32_t skip = d->vnet.hdr_len;
+	uint8_t k = 0;
+
+	while (k < h->nseg && skip >= h->segs[k].len)
+		skip -= h->segs[k++].len;
+	h->body_seg = k;
+	h->body_off = skip;
 	return idx;
 }
 
@@ -305,6 +335,21 @@ static void rx_unget(struct dp_port *d, const uint16_t *heads, unsigned n)
 {
 	while (n > 0)
 		d->spare[--d->spare_tail & POOL_MASK] = heads[--n];
+}
+
+/* Append a chain's segments from (seg, off) to an SGE list. */
+static uint32_t rx_add_sges(struct ibv_sge *sge, const struct dp_rx_head *h,
+			    uint32_t seg, uint32_t off)
+{
+	uint32_t n = 0;
+
+	for (; seg < h->nseg; seg++, n++) {
+		sge[n].addr = h->segs[seg].addr + off;
+		sge[n].length = h->segs[seg].len - off;
+		sge[n].lkey = h->segs[seg].lkey;
+		off = 0;
+	}
+	return n;
 }
 
 /* Build receive WRs while guest chains and WR slots last. Each WR holds
@@ -323,6 +368,8 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 		port_break(d, "RX", VQ_ERR_AVAIL_IDX);
 		return 0;
 	}
+	if (avail == 0 && spare_count(d) == 0)
+		goto post;
 	while (nwr < DP_BURST &&
 	       (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS) {
 		uint16_t slot = d->rx_head;
@@ -337,15 +384,11 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 
 			if (hi < 0)
 				break;
-			struct dp_rx_head *h = &d->pool[hi];
-			struct vq_seg segs[DP_RX_HEAD_SEGS];
-			uint32_t first = 0, nseg = h->nseg;
+			const struct dp_rx_head *h = &d->pool[hi];
+			uint32_t seg = w->nheads ? 0 : h->body_seg;
+			uint32_t off = w->nheads ? 0 : h->body_off;
 
-			memcpy(segs, h->segs, nseg * sizeof(segs[0]));
-			if (w->nheads == 0)
-				first = vq_segs_advance(segs, nseg,
-							d->vnet.hdr_len);
-			if (nsge + (nseg - first) > d->caps.recv_sge ||
+			if (nsge + (h->nseg - seg) > d->caps.recv_sge ||
 			    w->nheads == DP_RX_WR_HEADS ||
 			    (w->nheads > 0 && !mergeable)) {
 				/* Cannot fit: guest buffers too small or too
@@ -358,9 +401,7 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 				port_break(d, "RX", VQ_ERR_TOO_MANY_SEGS);
 				goto post;
 			}
-			memcpy(&sge[nsge], &segs[first],
-			       (nseg - first) * sizeof(*sge));
-			nsge += nseg - first;
+			nsge += rx_add_sges(&sge[nsge], h, seg, off);
 			have += h->len;
 			w->heads[w->nheads++] = (uint16_t)hi;
 			complete = have >= need;
@@ -413,20 +454,49 @@ static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
 		     const uint8_t *sgid, const uint8_t smac[6])
 {
 	struct fdb_addr a = { .lid = wc->slid, .qpn = wc->src_qp };
+	uint64_t now = d->core->now_s;
 	struct fdb_entry *e;
-	struct timespec ts;
 	void *stale = NULL;
 
+	/* Same peer as the last frame, within the same second: nothing to
+	 * learn or refresh. (On RoCE, LID 0: the GID is compared too.) */
+	if (d->learned.when_s == now && d->learned.qpn == wc->src_qp &&
+	    d->learned.lid == wc->slid &&
+	    memcmp(d->learned.mac, smac, 6) == 0 && !dp.dev->roce)
+		return;
 	if (sgid)
 		memcpy(a.gid, sgid, 16);
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	enum fdb_learn_result r = fdb_learn(d->fdb, smac, &a,
-					    (uint64_t)ts.tv_sec, &e, &stale);
+	enum fdb_learn_result r = fdb_learn(d->fdb, smac, &a, now, &e, &stale);
 
 	if (stale)
 		ibv_destroy_ah(stale);
 	if (r == FDB_LEARN_NEW || r == FDB_LEARN_MOVED)
 		e->ah = ib_ah_create(dp.dev, a.lid, sgid);
+	memcpy(d->learned.mac, smac, 6);
+	d->learned.lid = wc->slid;
+	d->learned.qpn = wc->src_qp;
+	d->learned.when_s = now;
+}
+
+/* The received frame's segments (past the virtio-net header) into out[]
+ * (the slow paths: a source MAC or checksum that spans chains). */
+static uint32_t rx_frame_segs(const struct dp_port *d, const struct dp_rx_wr *w,
+			      struct vq_seg *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < w->nheads; i++) {
+		const struct dp_rx_head *h = &d->pool[w->heads[i]];
+		uint32_t seg = i ? 0 : h->body_seg, off = i ? 0 : h->body_off;
+
+		for (; seg < h->nseg && n < max; seg++, n++) {
+			out[n] = h->segs[seg];
+			out[n].addr += off;
+			out[n].len -= off;
+			off = 0;
+		}
+	}
+	return n;
 }
 
 static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
@@ -434,8 +504,9 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 {
 	uint32_t caps[DP_RX_WR_HEADS], used[DP_RX_WR_HEADS];
 	struct dp_rx_head *first = &d->pool[w->heads[0]];
+	struct vq_seg fseg[DP_RX_WR_HEADS * DP_RX_HEAD_SEGS];
 	struct wire_offload off;
-	uint32_t frame_len;
+	uint32_t frame_len, nf = 0;
 	uint8_t smac[6];
 	uint16_t nb;
 
@@ -467,26 +538,24 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 	if (nb == 0)
 		goto keep_all; /* cannot happen: the WR held the message */
 
-	struct vq_seg fseg[DP_RX_HEAD_SEGS];
-	uint32_t fn = first->nseg, f0;
-
-	memcpy(fseg, first->segs, fn * sizeof(fseg[0]));
-	f0 = vq_segs_advance(fseg, fn, d->vnet.hdr_len);
-	if (segs_read(&fseg[f0], fn - f0, 6, smac, 6) < 6) {
-		/* The source MAC lies in the next chain. */
-		const struct dp_rx_head *h2 = &d->pool[w->heads[1]];
-		uint32_t got = segs_read(&fseg[f0], fn - f0, 6, smac, 6);
-
-		segs_read(h2->segs, h2->nseg, 0, smac + got, 6 - got);
+	/* The source MAC, for learning: bytes 6..11 of the frame. */
+	if (first->body_seg < first->nseg &&
+	    first->segs[first->body_seg].len - first->body_off >= 12) {
+		memcpy(smac, (const uint8_t *)(uintptr_t)
+				     first->segs[first->body_seg].addr +
+				     first->body_off + 6, 6);
+	} else {
+		nf = rx_frame_segs(d, w, fseg, sizeof(fseg) / sizeof(fseg[0]));
+		segs_read(fseg, nf, 6, smac, 6);
 	}
 	rx_learn(d, wc, sgid, smac);
 
 	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->vnet.guest_csum) {
-		/* The guest cannot take a partial checksum: complete it. The
-		 * frame must then lie in the first chain (it does unless the
-		 * guest posts tiny mergeable buffers). */
-		if (vnet_csum_complete(&fseg[f0], fn - f0, frame_len,
-				       off.csum_start,
+		/* The guest cannot take a partial checksum: complete it. */
+		if (nf == 0)
+			nf = rx_frame_segs(d, w, fseg,
+					   sizeof(fseg) / sizeof(fseg[0]));
+		if (vnet_csum_complete(fseg, nf, frame_len, off.csum_start,
 				       off.csum_offset) == VQ_OK)
 			DP_COUNT(d, csum_computed, 1);
 		off.flags = 0;
@@ -596,6 +665,12 @@ int dp_core_poll_cq(struct dp_core *core)
 	int n;
 
 	n = ibv_poll_cq(core->cq, DP_BURST, wcs);
+	if (n > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		core->now_s = (uint64_t)ts.tv_sec;
+	}
 	for (int i = 0; i < n; i++) {
 		uint64_t id = wcs[i].wr_id;
 		struct dp_port *d = (struct dp_port *)(uintptr_t)(
@@ -639,7 +714,8 @@ bool dp_core_round(struct dp_core *core)
 		if (d->state != DP_RUNNING)
 			continue;
 		work += port_tx(d);
-		if ((uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS)
+		if ((uint16_t)(d->rx_head - d->rx_tail) <=
+		    DP_RX_WRS - DP_RX_REFILL_MIN)
 			work += dp_port_refill_rx(d);
 	}
 	return dp_core_poll_cq(core) > 0 || work > 0;
@@ -677,7 +753,8 @@ void dp_core_sleep(struct dp_core *core)
 		}
 		/* RX buffers matter only while we could post more. */
 		if (d->rx_kickfd >= 0 &&
-		    (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS &&
+		    (uint16_t)(d->rx_head - d->rx_tail) <=
+			    DP_RX_WRS - DP_RX_REFILL_MIN &&
 		    d->n_free > 0) {
 			pending |= vq_kick_enable(&d->rxq);
 			fds[n++] = (struct pollfd){ .fd = d->rx_kickfd,

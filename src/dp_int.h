@@ -30,6 +30,9 @@
 #define DP_TX_INFLIGHT 128u
 /* Receive WRs posted per port at most. Power of two. */
 #define DP_RX_WRS 256u
+/* Receive WRs a port tops up at once: fewer missing wait for the next
+ * round, so a refill is worth its fixed cost. */
+#define DP_RX_REFILL_MIN 8u
 /* Guest RX chains one receive WR may span (mergeable buffers). */
 #define DP_RX_WR_HEADS 8u
 /* Segments one guest RX chain may have (Linux "big packets" without
@@ -74,6 +77,11 @@ enum dp_port_state {
 struct dp_rx_head {
 	uint16_t id;
 	uint8_t nseg;
+	/* Where the frame starts when this chain comes first in a WR (after
+	 * the virtio-net header the daemon writes): segs[body_seg] +
+	 * body_off; body_seg == nseg if the chain holds only the header. */
+	uint8_t body_seg;
+	uint32_t body_off;
 	uint32_t len; /* bytes in segs */
 	struct vq_seg segs[DP_RX_HEAD_SEGS];
 };
@@ -129,6 +137,14 @@ struct dp_port {
 	 * the ring ran dry): kept for the next WR, never returned empty. */
 	uint16_t rx_head, rx_tail;
 	bool rx_starved;	/* no receive posted: counted once per episode */
+	/* The last source learned, to skip the FDB when a burst comes from
+	 * one peer: refreshed at most once per second. */
+	struct {
+		uint8_t mac[6];
+		uint16_t lid;
+		uint32_t qpn;
+		uint64_t when_s;
+	} learned;
 	struct dp_rx_wr rx[DP_RX_WRS];
 	uint16_t spare_head, spare_tail;
 	uint16_t spare[DP_RX_POOL];
@@ -177,6 +193,7 @@ struct dp_core {
 	_Atomic(struct dp_request *) mailbox;
 	struct dp_request *pending_stop; /* a deferred stop in progress */
 
+	uint64_t now_s;	/* coarse clock, read once per completion burst */
 	unsigned n_ports;
 	struct dp_port *ports[DP_CORE_PORTS_MAX];
 };

@@ -8,6 +8,8 @@
 
 #include "ibvhost/vnet.h"
 
+#define VQ_LIKELY_HDR(x) __builtin_expect(!!(x), 1)
+
 uint32_t vnet_hdr_len(uint64_t features)
 {
 	if (features & ((1ull << VIRTIO_F_VERSION_1) |
@@ -23,6 +25,10 @@ void vnet_cfg_init(struct vnet_cfg *cfg, uint64_t features)
 	cfg->guest_csum = (features & (1ull << VIRTIO_NET_F_GUEST_CSUM)) != 0;
 }
 
+static enum vq_err vnet_tx_parse_any(const struct vnet_cfg *cfg,
+				     struct vq_seg *segs, uint32_t nseg,
+				     struct vnet_tx *tx) __attribute__((noinline));
+
 static uint64_t vnet_segs_total(const struct vq_seg *segs, uint32_t nseg)
 {
 	uint64_t total = 0;
@@ -36,19 +42,50 @@ static uint64_t vnet_segs_total(const struct vq_seg *segs, uint32_t nseg)
 enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 			  uint32_t nseg, struct vnet_tx *tx)
 {
+	/* The common frame: header and frame in one segment, no offload. */
+	if (nseg == 1 && cfg->hdr_len == VNET_HDR_LEN_MRG &&
+	    segs[0].len >= VNET_HDR_LEN_MRG + VNET_ETH_HLEN) {
+		uint8_t h[VNET_HDR_LEN_MRG];
+		static const uint8_t plain[VNET_HDR_LEN_MRG];
+
+		memcpy(h, (const void *)(uintptr_t)segs[0].addr, sizeof(h));
+		__atomic_signal_fence(__ATOMIC_SEQ_CST); /* h is read once */
+		/* flags 0, GSO_NONE; num_buffers is ignored on TX. */
+		if (memcmp(h, plain, 10) == 0) {
+			segs[0].addr += VNET_HDR_LEN_MRG;
+			segs[0].len -= VNET_HDR_LEN_MRG;
+			tx->first = 0;
+			tx->frame_len = segs[0].len;
+			tx->off = (struct wire_offload){ 0 };
+			return VQ_OK;
+		}
+	}
+	return vnet_tx_parse_any(cfg, segs, nseg, tx);
+}
+
+static enum vq_err vnet_tx_parse_any(const struct vnet_cfg *cfg,
+				     struct vq_seg *segs, uint32_t nseg,
+				     struct vnet_tx *tx)
+{
 	struct virtio_net_hdr_mrg_rxbuf h;
 	uint64_t total = vnet_segs_total(segs, nseg);
 	uint16_t start, offset;
 
-	memset(tx, 0, sizeof(*tx));
 	tx->first = nseg;
+	tx->frame_len = 0;
+	tx->off = (struct wire_offload){ 0 };
 	if (cfg->hdr_len > sizeof(h))
 		return VQ_ERR_HDR_SHORT;
 	/* CVE-2022-2132 class: the header may be split over descriptors of
-	 * any size; gather it instead of assuming segs[0] holds it. */
-	if (total < cfg->hdr_len ||
-	    vq_segs_read(segs, nseg, 0, &h, cfg->hdr_len) != cfg->hdr_len)
+	 * any size; gather it instead of assuming segs[0] holds it (but take
+	 * it in one fixed-size copy when segs[0] does, as it nearly always
+	 * does). */
+	if (nseg > 0 && segs[0].len >= sizeof(h) && cfg->hdr_len == sizeof(h))
+		memcpy(&h, (const void *)(uintptr_t)segs[0].addr, sizeof(h));
+	else if (total < cfg->hdr_len ||
+		 vq_segs_read(segs, nseg, 0, &h, cfg->hdr_len) != cfg->hdr_len)
 		return VQ_ERR_HDR_SHORT;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* h is read once */
 	if (total - cfg->hdr_len < VNET_ETH_HLEN)
 		return VQ_ERR_FRAME_SHORT;
 	tx->frame_len = (uint32_t)(total - cfg->hdr_len);
@@ -73,7 +110,13 @@ enum vq_err vnet_tx_parse(const struct vnet_cfg *cfg, struct vq_seg *segs,
 		tx->off.csum_start = start;
 		tx->off.csum_offset = offset;
 	}
-	tx->first = vq_segs_advance(segs, nseg, cfg->hdr_len);
+	if (VQ_LIKELY_HDR(segs[0].len > cfg->hdr_len)) {
+		segs[0].addr += cfg->hdr_len;
+		segs[0].len -= cfg->hdr_len;
+		tx->first = 0;
+	} else {
+		tx->first = vq_segs_advance(segs, nseg, cfg->hdr_len);
+	}
 	return VQ_OK;
 }
 
@@ -100,8 +143,9 @@ enum vq_err vnet_rx_write_hdr(const struct vnet_cfg *cfg,
 {
 	struct virtio_net_hdr_mrg_rxbuf h;
 
-	if (cfg->hdr_len > sizeof(h) ||
-	    vnet_segs_total(segs, nseg) < cfg->hdr_len)
+	if (cfg->hdr_len > sizeof(h) || nseg == 0 ||
+	    (segs[0].len < cfg->hdr_len &&
+	     vnet_segs_total(segs, nseg) < cfg->hdr_len))
 		return VQ_ERR_HDR_SHORT;
 	memset(&h, 0, sizeof(h));
 	h.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
@@ -116,7 +160,10 @@ enum vq_err vnet_rx_write_hdr(const struct vnet_cfg *cfg,
 	}
 	if (cfg->hdr_len >= VNET_HDR_LEN_MRG)
 		h.num_buffers = htole16(num_buffers);
-	vq_segs_write(segs, nseg, 0, &h, cfg->hdr_len);
+	if (nseg > 0 && segs[0].len >= sizeof(h) && cfg->hdr_len == sizeof(h))
+		memcpy((void *)(uintptr_t)segs[0].addr, &h, sizeof(h));
+	else
+		vq_segs_write(segs, nseg, 0, &h, cfg->hdr_len);
 	return VQ_OK;
 }
 

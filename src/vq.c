@@ -106,12 +106,6 @@ enum vq_err vq_avail_count(const struct vq_ring *r, uint16_t *count)
 	return VQ_OK;
 }
 
-uint16_t vq_avail_head(const struct vq_ring *r, uint16_t n)
-{
-	uint16_t slot = (uint16_t)(r->last_avail_idx + n) & r->mask;
-
-	return le16toh(__atomic_load_n(&r->avail->ring[slot], __ATOMIC_RELAXED));
-}
 
 /* Translate with a one-entry hint: consecutive descriptors of a chain
  * nearly always sit in the same region. */
@@ -196,12 +190,63 @@ static enum vq_err vq_enter_indirect(const struct vq_ring *r,
 	return VQ_OK;
 }
 
-enum vq_err vq_walk_chain(const struct vq_ring *r, const struct vq_mem *mem,
+static inline bool vq_hint_valid(const struct vq_mem_region *hint,
+				 const struct vq_mem *mem)
+{
+	return hint >= mem->regions && hint < mem->regions + mem->nregions;
+}
+
+static enum vq_err vq_walk_slow(struct vq_ring *r, const struct vq_mem *mem,
+				uint16_t head, enum vq_dir dir,
+				struct vq_seg *segs, uint32_t max_segs,
+				struct vq_chain *out) __attribute__((noinline));
+
+enum vq_err vq_walk_chain(struct vq_ring *r, const struct vq_mem *mem,
 			  uint16_t head, enum vq_dir dir, struct vq_seg *segs,
 			  uint32_t max_segs, struct vq_chain *out)
 {
 	const uint16_t want_write = dir == VQ_DIR_RX ? VRING_DESC_F_WRITE : 0;
-	const struct vq_mem_region *hint = NULL;
+	const struct vq_mem_region *reg = r->hint;
+	struct vring_desc d;
+
+	/* The common chain: one direct descriptor inside the region of the
+	 * previous translation. Anything else takes the general walk, which
+	 * loads the descriptor again and checks everything itself. */
+	if (VQ_LIKELY(head < r->size && max_segs > 0 &&
+		      vq_hint_valid(reg, mem))) {
+		vq_load_desc(&r->desc[head], &d);
+		uint16_t flags = le16toh(d.flags);
+		uint32_t len = le32toh(d.len);
+		uint64_t addr = le64toh(d.addr);
+		uint64_t off = addr - reg->gpa;
+
+		if (VQ_LIKELY((flags & (VRING_DESC_F_NEXT |
+					VRING_DESC_F_INDIRECT |
+					VRING_DESC_F_WRITE)) == want_write &&
+			      len > 0 && len <= VQ_CHAIN_MAX_BYTES &&
+			      addr >= reg->gpa && off < reg->size &&
+			      len <= reg->size - off)) {
+			segs[0].addr = reg->hva + off;
+			segs[0].len = len;
+			segs[0].lkey = reg->lkey;
+			out->head = head;
+			out->ndesc = 1;
+			out->nseg = 1;
+			out->len = len;
+			return VQ_OK;
+		}
+	}
+	return vq_walk_slow(r, mem, head, dir, segs, max_segs, out);
+}
+
+static enum vq_err vq_walk_slow(struct vq_ring *r, const struct vq_mem *mem,
+				uint16_t head, enum vq_dir dir,
+				struct vq_seg *segs, uint32_t max_segs,
+				struct vq_chain *out)
+{
+	const uint16_t want_write = dir == VQ_DIR_RX ? VRING_DESC_F_WRITE : 0;
+	const struct vq_mem_region *hint =
+		vq_hint_valid(r->hint, mem) ? r->hint : NULL;
 	const struct vring_desc *table = r->desc;
 	uint32_t table_size = r->size;
 	uint32_t budget = r->size; /* descriptors left before we call it a loop */
@@ -271,22 +316,14 @@ enum vq_err vq_walk_chain(const struct vq_ring *r, const struct vq_mem *mem,
 	if (VQ_UNLIKELY(total == 0))
 		err = VQ_ERR_EMPTY_CHAIN;
 done:
+	if (hint)
+		r->hint = hint;
 	out->ndesc = (uint16_t)(ndesc > UINT16_MAX ? UINT16_MAX : ndesc);
 	out->nseg = nseg;
 	out->len = (uint32_t)total;
 	return err;
 }
 
-void vq_used_put(struct vq_ring *r, uint16_t id, uint32_t len)
-{
-	struct vring_used_elem *e = &r->used->ring[r->used_idx & r->mask];
-
-	/* Plain stores: the guest reads them only after the release store
-	 * of used->idx in vq_used_publish(). */
-	e->id = htole32(id);
-	e->len = htole32(len);
-	r->used_idx++;
-}
 
 void vq_used_put_burst(struct vq_ring *r, const struct vring_used_elem *elems,
 		       uint16_t n)
@@ -297,10 +334,6 @@ void vq_used_put_burst(struct vq_ring *r, const struct vring_used_elem *elems,
 		vq_used_put(r, (uint16_t)elems[i].id, elems[i].len);
 }
 
-void vq_used_publish(struct vq_ring *r)
-{
-	__atomic_store_n(&r->used->idx, htole16(r->used_idx), __ATOMIC_RELEASE);
-}
 
 /* The 16-bit field after the avail ring (used_event) and after the used
  * ring (avail_event), present with EVENT_IDX. */

@@ -42,6 +42,7 @@
 #ifndef IBVHOST_VQ_H
 #define IBVHOST_VQ_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -179,6 +180,10 @@ struct vq_ring {
 	bool signalled_valid;      /* signalled_used is meaningful */
 	bool event_idx;            /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;             /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	/* The region of the last translation: a guest's buffers nearly
+	 * always sit in one region. Only used if it belongs to the memory
+	 * table the chain is walked against. */
+	const struct vq_mem_region *hint;
 };
 
 /* Flags for vq_ring_init(). */
@@ -202,7 +207,12 @@ enum vq_err vq_avail_count(const struct vq_ring *r, uint16_t *count);
 
 /* The n-th not yet consumed head (n < the count above). Unvalidated: the
  * walk checks it. */
-uint16_t vq_avail_head(const struct vq_ring *r, uint16_t n);
+static inline uint16_t vq_avail_head(const struct vq_ring *r, uint16_t n)
+{
+	uint16_t slot = (uint16_t)(r->last_avail_idx + n) & r->mask;
+
+	return le16toh(__atomic_load_n(&r->avail->ring[slot], __ATOMIC_RELAXED));
+}
 
 /* Mark `n` heads consumed. */
 static inline void vq_avail_consume(struct vq_ring *r, uint16_t n)
@@ -233,12 +243,21 @@ struct vq_chain {
  * describes 0 bytes in total is an error. On error the contents of
  * `segs` are unspecified (but nothing beyond segs[max_segs - 1] is
  * written), `out->head` is set and the queue should be stopped. */
-enum vq_err vq_walk_chain(const struct vq_ring *r, const struct vq_mem *mem,
+enum vq_err vq_walk_chain(struct vq_ring *r, const struct vq_mem *mem,
 			  uint16_t head, enum vq_dir dir, struct vq_seg *segs,
 			  uint32_t max_segs, struct vq_chain *out);
 
 /* Write one used element at our used index (not yet visible). */
-void vq_used_put(struct vq_ring *r, uint16_t id, uint32_t len);
+static inline void vq_used_put(struct vq_ring *r, uint16_t id, uint32_t len)
+{
+	struct vring_used_elem *e = &r->used->ring[r->used_idx & r->mask];
+
+	/* Plain stores: the guest reads them only after the release store
+	 * of used->idx in vq_used_publish(). */
+	e->id = htole32(id);
+	e->len = htole32(len);
+	r->used_idx++;
+}
 
 /* Write n used elements (e.g. the completions of one CQ poll) in order;
  * same visibility rule as vq_used_put(). */
@@ -247,7 +266,10 @@ void vq_used_put_burst(struct vq_ring *r, const struct vring_used_elem *elems,
 
 /* Make every used element put so far visible to the guest: a release
  * store of used->idx. Call once per burst. */
-void vq_used_publish(struct vq_ring *r);
+static inline void vq_used_publish(struct vq_ring *r)
+{
+	__atomic_store_n(&r->used->idx, htole16(r->used_idx), __ATOMIC_RELEASE);
+}
 
 /* After vq_used_publish(): should the guest be called (interrupted)?
  * EVENT_IDX: only if used->idx crossed the guest's used_event since the
