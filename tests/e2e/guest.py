@@ -48,7 +48,7 @@ class GuestError(Exception):
 def images(build):
     """(vmlinuz, initrd) of the virtio-net test guest, built once."""
     cache = guestimg.cache_dir(build)
-    kroot, vmlinuz = guestimg.fetch_kernel(cache)
+    kroot, vmlinuz, _ = guestimg.fetch_kernel(cache)
     initrd = guestimg.build_initramfs(
         cache, kroot, guestimg.VIRTIO_NET_MODULES, RC,
         files={"etc/agent.sh": AGENT}, name="vnet-guest")

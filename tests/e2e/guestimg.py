@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""Guest images for end-to-end tests: a Debian kernel and a busybox
-initramfs, built from Debian packages and cached under the build folder.
+"""Guest images for the QEMU tests (tests/e2e, tests/softroce): a Debian
+kernel and a busybox initramfs, built from Debian packages and cached under
+the build folder.
 
 - The kernel is the image package that `linux-image-amd64` depends on,
   fetched with `apt-get download` and unpacked with `dpkg -x` (never
-  installed), into CACHE/kernel/<package>/ (CACHE = BUILD/e2e-cache).
+  installed), into CACHE/kernel/<package>/ (CACHE = BUILD/e2e-cache for the
+  e2e tests). A tree once unpacked is reused without apt; a caller may name
+  other caches' kernel folders to reuse too, and may ask for the package
+  apt names now rather than whatever tree is there (`follow_apt`).
 - An initramfs is busybox-static, the requested kernel modules with their
   dependencies (load order resolved from each module's `depends=`;
-  `.ko.xz`/`.ko.zst` decompressed, busybox insmod loads plain `.ko` only),
-  a generic /init and a role script /etc/rc that /init runs once the
-  modules are in. It is written as a gzip'd newc cpio by this module (no
-  cpio tool needed) and cached by the hash of everything that goes in.
+  `.ko.xz`/`.ko.zst`/`.ko.gz` decompressed, busybox insmod loads plain
+  `.ko` only), an /init and a role script /etc/rc. It is written as a
+  gzip'd newc cpio by this module (no cpio tool needed) and cached by the
+  hash of everything that goes in.
 
 The generic /init mounts proc, sys and devtmpfs, loads /etc/modules in
 order, and execs /etc/rc; kernel parameters `KEY=VALUE` reach the role
-script as environment variables, as the kernel passes them to init.
+script as environment variables, as the kernel passes them to init. A
+caller may give its own /init instead, and `late_modules`: listed in
+/etc/modules.late (with those of their dependencies not in /etc/modules)
+for an /init that loads them later, e.g. once a root is mounted.
 
 usage: guestimg.py BUILD_DIR [MODULE...]    prints the kernel and initrd
 """
@@ -36,13 +43,16 @@ VIRTIO_NET_MODULES = ["virtio", "virtio_ring", "virtio_pci_legacy_dev",
                       "virtio_pci_modern_dev", "virtio_pci", "failover",
                       "net_failover", "virtio_net"]
 
-INIT = r"""#!/bin/busybox sh
+# How every /init begins: busybox's applets, proc, sys and devtmpfs.
+INIT_START = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mkdir -p /tmp /run
+"""
+
+INIT = INIT_START + r"""mkdir -p /tmp /run
 mount -t tmpfs tmp /tmp
 while read -r m; do
 	[ -n "$m" ] || continue
@@ -57,8 +67,14 @@ class BuildError(Exception):
     pass
 
 
-def run(argv, cwd=None):
-    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+class KernelUnavailable(BuildError):
+    """No kernel cached and none to be had from apt (no package known, or
+    the download failed)."""
+
+
+def run(argv, cwd=None, timeout=None):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout)
     if r.returncode != 0:
         raise BuildError("%s failed (%d): %s" % (" ".join(argv), r.returncode,
                                                   r.stderr.strip()[-2000:]))
@@ -77,49 +93,87 @@ def kernel_package():
                      % KERNEL_META)
 
 
-def fetch_kernel(cache):
-    """Returns (kernel version dir root, vmlinuz path). Downloads and
-    unpacks once; later calls reuse the unpacked tree."""
-    kdir = os.path.join(cache, "kernel")
+def unpacked(kdirs, pkg=None):
+    """The unpacked kernel tree of `pkg` (None: the newest of any) in the
+    first of the folders `kdirs` that has one, or None."""
+    for kdir in kdirs:
+        if not os.path.isdir(kdir):
+            continue
+        for n in [pkg] if pkg else sorted(os.listdir(kdir), reverse=True):
+            root = os.path.join(kdir, n)
+            if os.path.exists(os.path.join(root, ".done")):
+                return root
+    return None
+
+
+def download_kernel(kdir, pkg):
+    """apt-get download + dpkg -x of `pkg` into kdir/pkg; concurrent
+    callers do not clash (the tree appears complete or not at all)."""
+    root = os.path.join(kdir, pkg)
     os.makedirs(kdir, exist_ok=True)
-    have = sorted(d for d in os.listdir(kdir) if
-                  os.path.exists(os.path.join(kdir, d, ".done")))
-    # A kernel once unpacked is kept (remove CACHE/kernel for a newer one):
-    # later runs need neither apt nor the network.
-    if have:
-        pkg = have[-1]
-    else:
+    tmp = "%s.tmp%d" % (root, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        try:
+            run(["apt-get", "download", pkg], cwd=tmp)
+        except BuildError as e:
+            raise KernelUnavailable("cannot fetch the kernel: %s" % e)
+        debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+        if len(debs) != 1:
+            raise BuildError("apt-get download %s gave %s" % (pkg, debs))
+        tree = os.path.join(tmp, "tree")
+        run(["dpkg", "-x", debs[0], tree], cwd=tmp)
+        open(os.path.join(tree, ".done"), "w").close()
+        if not os.path.exists(os.path.join(root, ".done")):
+            shutil.rmtree(root, ignore_errors=True)
+            os.rename(tree, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def fetch_kernel(cache, reuse=(), follow_apt=False):
+    """Returns (unpacked package root, vmlinuz path, fetched). Downloads and
+    unpacks into CACHE/kernel once; later calls reuse the unpacked tree, or
+    one in the kernel folders `reuse` (another suite's cache), without apt
+    or the network. With `follow_apt`, a cached tree is used only if it is
+    of the package apt names now (any, if apt names none); otherwise the
+    newest cached one is kept (remove CACHE/kernel for a newer one).
+    `fetched`: whether this call downloaded it."""
+    kdir = os.path.join(cache, "kernel")
+    kdirs = [kdir] + list(reuse)
+    pkg = None
+    if follow_apt:
         try:
             pkg = kernel_package()
         except BuildError:
-            if os.geteuid() != 0:
-                raise
-            # An image whose apt lists were removed: fetch them once.
-            run(["apt-get", "update", "-qq"])
-            pkg = kernel_package()
-    root = os.path.join(kdir, pkg)
-    if not os.path.exists(os.path.join(root, ".done")):
-        tmp = "%s.tmp%d" % (root, os.getpid())
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        try:
-            run(["apt-get", "download", pkg], cwd=tmp)
-            debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
-            if len(debs) != 1:
-                raise BuildError("apt-get download %s gave %s" % (pkg, debs))
-            tree = os.path.join(tmp, "tree")
-            run(["dpkg", "-x", debs[0], tree], cwd=tmp)
-            open(os.path.join(tree, ".done"), "w").close()
-            if not os.path.exists(os.path.join(root, ".done")):
-                shutil.rmtree(root, ignore_errors=True)
-                os.rename(tree, root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    vmlinuz = [f for f in os.listdir(os.path.join(root, "boot"))
-               if f.startswith("vmlinuz-")]
+            pass
+    root = unpacked(kdirs, pkg)
+    fetched = root is None
+    if root is None:
+        if pkg is None:
+            try:
+                pkg = kernel_package()
+            except BuildError as e:
+                if os.geteuid() != 0:
+                    raise KernelUnavailable(
+                        "no kernel package known to apt (%s) and none cached"
+                        % e)
+                # An image whose apt lists were removed: fetch them once.
+                try:
+                    run(["apt-get", "update", "-qq"], timeout=600)
+                    pkg = kernel_package()
+                except (BuildError, subprocess.TimeoutExpired) as e2:
+                    raise KernelUnavailable(
+                        "no kernel package known to apt after apt-get "
+                        "update (%s) and none cached" % e2)
+        root = download_kernel(kdir, pkg)
+    boot = os.path.join(root, "boot")
+    vmlinuz = [f for f in os.listdir(boot) if f.startswith("vmlinuz-")]
     if len(vmlinuz) != 1:
-        raise BuildError("%s: expected one vmlinuz, found %s" % (pkg, vmlinuz))
-    return root, os.path.join(root, "boot", vmlinuz[0])
+        raise BuildError("%s: expected one vmlinuz, found %s" % (root, vmlinuz))
+    return root, os.path.join(boot, vmlinuz[0]), fetched
 
 
 def _mod_name(filename):
@@ -169,10 +223,10 @@ def module_depends(data):
     return [d.replace("-", "_") for d in val.split(",") if d]
 
 
-def resolve_modules(index, wanted):
-    """wanted + their dependencies, each after what it depends on.
-    Returns [(name, bytes)]."""
-    order, seen, cache = [], set(), {}
+def resolve_modules(index, wanted, have=()):
+    """wanted + their dependencies, each after what it depends on, leaving
+    out the names in `have` (loaded before). Returns [(name, bytes)]."""
+    order, seen, cache = [], set(have), {}
 
     def visit(name, chain):
         if name in seen:
@@ -232,17 +286,21 @@ class Cpio:
         return self.buf.getvalue()
 
 
-def build_initramfs(cache, kroot, modules, rc, files=None, name="guest"):
-    """A gzip'd initramfs: busybox, `modules` (and dependencies), /init,
-    /etc/rc = `rc`, plus `files` {path in guest: bytes or str}. Cached by
-    content; returns its path."""
+def build_initramfs(cache, kroot, modules, rc, files=None, name="guest",
+                    init=INIT, late_modules=()):
+    """A gzip'd initramfs: busybox, `modules` (and dependencies) listed in
+    load order in /etc/modules, /init = `init`, /etc/rc = `rc` (none if
+    None), `late_modules` (and dependencies not in /etc/modules) listed in
+    /etc/modules.late, plus `files` {path in guest: bytes or str}. Cached
+    by content; returns its path."""
     files = dict(files or {})
     # The key: what goes in, with the kernel and busybox named by their
     # unpacked folder and file status (no need to read them again).
     bb = os.stat(BUSYBOX)
     h = hashlib.sha256()
-    for part in [kroot, "%d %d" % (bb.st_size, bb.st_mtime_ns), INIT, rc,
-                 " ".join(modules)] + \
+    for part in [kroot, "%d %d" % (bb.st_size, bb.st_mtime_ns), init,
+                 "\0(no rc)" if rc is None else rc, " ".join(modules)] + \
+            (["late: " + " ".join(late_modules)] if late_modules else []) + \
             ["%s=%s" % (k, v if isinstance(v, str) else v.hex())
              for k, v in sorted(files.items())]:
         h.update(hashlib.sha256(part.encode()).digest())
@@ -251,16 +309,21 @@ def build_initramfs(cache, kroot, modules, rc, files=None, name="guest"):
         return out
     with open(BUSYBOX, "rb") as f:
         busybox = f.read()
-    mods = resolve_modules(module_index(kroot), modules)
+    index = module_index(kroot)
+    mods = resolve_modules(index, modules)
+    late = resolve_modules(index, late_modules, have=[n for n, _ in mods])
     c = Cpio()
     for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc",
               "lib/modules", "root"):
         c.dir(d)
     c.file("bin/busybox", busybox, 0o755)
-    c.file("init", INIT.encode(), 0o755)
-    c.file("etc/rc", rc.encode(), 0o755)
+    c.file("init", init.encode(), 0o755)
+    if rc is not None:
+        c.file("etc/rc", rc.encode(), 0o755)
     c.file("etc/modules", "".join(n + "\n" for n, _ in mods).encode())
-    for n, d in mods:
+    if late_modules:
+        c.file("etc/modules.late", "".join(n + "\n" for n, _ in late).encode())
+    for n, d in mods + late:
         c.file("lib/modules/%s.ko" % n, d)
     for path, data in sorted(files.items()):
         c.file(path, data if isinstance(data, bytes) else data.encode(),
@@ -287,7 +350,7 @@ def main():
         print(__doc__)
         return 2
     cache = cache_dir(sys.argv[1])
-    kroot, vmlinuz = fetch_kernel(cache)
+    kroot, vmlinuz, _ = fetch_kernel(cache)
     initrd = build_initramfs(cache, kroot, sys.argv[2:] or VIRTIO_NET_MODULES,
                              "exec /bin/sh\n", name="shell")
     print(vmlinuz)
