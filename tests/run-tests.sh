@@ -39,12 +39,33 @@ if [ "${HARDENING:-1}" != 0 ]; then
 	mapfile -t asan_tests < <(meson test -C build-asan --no-rebuild --list \
 		--suite unit --suite integration 2>/dev/null |
 		sed -n 's|^[^ ]* / ||p' | grep -v -- '-valgrind$')
-	if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --no-rebuild --print-errorlogs \
-			"${asan_tests[@]}"; then
-		stages_failed+=(sanitizers)
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	if ! meson test -C build-asan --no-rebuild --print-errorlogs \
+		"${asan_tests[@]}"; then
+		# A sanitizer report fails the stage. Without one, a failure is
+		# the slower instrumented build missing a deadline on a busy
+		# machine (UD drops what finds no posted receive): run those
+		# tests once more.
+		log=build-asan/meson-logs/testlog.json
+		if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+			build-asan/meson-logs/testlog.txt; then
+			stages_failed+=(sanitizers)
+		else
+			mapfile -t again < <(python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL"):
+        print(t["name"].split(" / ")[-1])' "$log")
+			echo "run-tests: sanitizer stage: no sanitizer report; once more: ${again[*]}"
+			if [ ${#again[@]} -eq 0 ] ||
+				! meson test -C build-asan --no-rebuild --print-errorlogs \
+					"${again[@]}"; then
+				stages_failed+=(sanitizers)
+			fi
+		fi
 	fi
+	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
 if [ ${#stages_failed[@]} -gt 0 ]; then
