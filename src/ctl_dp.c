@@ -14,6 +14,7 @@
 #include "ibvhost/dp.h"
 #include "ibvhost/ib.h"
 #include "ibvhost/port.h"
+#include "ibvhost/vhost_guard.h"
 
 static json_t *hex32(uint32_t v)
 {
@@ -197,7 +198,9 @@ static json_t *stats(void)
 	json_object_set_new(t, #name, json_integer((json_int_t)total.name));
 	PORT_COUNTERS(PORT_COUNTER_JSON)
 #undef PORT_COUNTER_JSON
-	o = json_pack("{s:i, s:o}", "ports", (int)n, "totals", t);
+	o = json_pack("{s:i, s:o, s:I}", "ports", (int)n, "totals", t,
+		      /* vhost-user connections the message guard dropped */
+		      "vhost_refused", (json_int_t)vhost_guard_refused());
 	json_t *cores = json_array();
 	struct dp_core_info ci;
 

@@ -116,6 +116,7 @@ def clean_reconnect(t, a, b):
 
 def run_case(t, a, b, case):
     c0 = a.counters("ev")
+    refused0 = a.ctl("show-stats")["vhost_refused"]
     log0 = len(a.log_text())
     hold = case in ("truncated-msg", "rx-hdr-split3")
     hostile_timeout = 3 if hold else 4
@@ -171,7 +172,9 @@ def run_case(t, a, b, case):
         check("port ev: vhost-user request" in log and "refused" in log,
               "%s: the guard did not log a refusal" % case)
         check(hr["backend_closed"], "%s: the connection stayed open" % case)
-        seen.append("refused+closed")
+        refused = a.ctl("show-stats")["vhost_refused"] - refused0
+        check(refused >= 1, "%s: show-stats vhost_refused did not move" % case)
+        seen.append("refused+%d, closed" % refused)
     if case in LIB_CLOSE_CASES:
         check(hr["backend_closed"], "%s: the connection stayed open" % case)
         seen.append("closed")
