@@ -63,6 +63,7 @@ LIB_NACK_CASES = {"vring-num-bad"}
 # daemon's 256 posted receives) never runs dry, fast enough to overlap
 # every case many times.
 GOOD_RATE = 300
+OBSERVER_DROPS = []
 
 
 def fd_count(h):
@@ -116,6 +117,8 @@ def clean_reconnect(t, a, b):
 
 def run_case(t, a, b, case):
     c0 = a.counters("ev")
+    g0 = a.counters("a1")
+    no_recv0 = t.no_recv_drops(b)
     refused0 = a.ctl("show-stats")["vhost_refused"]
     log0 = len(a.log_text())
     hold = case in ("truncated-msg", "rx-hdr-split3")
@@ -149,12 +152,28 @@ def run_case(t, a, b, case):
     check(hr["canary_changed"] == 0, "%s: the daemon wrote %d bytes outside "
           "the guest's buffers" % (case, hr["canary_changed"]))
     check(sr.get("ok") and sr["sent"] == n, "%s: good sender: %s" % (case, sr))
-    check(rr["good"] == n and rr["bad"] == 0 and rr["missing"] == 0,
-          "%s: the good guest lost frames: good %s of %d, missing %s, bad %s;"
-          " first missing %s; a1 %s; b1 %s"
-          % (case, rr.get("good"), n, rr.get("missing"), rr.get("bad"),
-             rr.get("first_missing"), nonzero(a.counters("a1")),
-             nonzero(b.counters("b1"))))
+    # The good guest's frames: daemon A must send every one (unicast:
+    # A learnt b1 before the cases) and B must deliver every one intact.
+    # The one loss UD allows is a frame that finds no receive posted at B
+    # (the observer's core or frontend starved on this shared 2-core
+    # machine), which the fabric counts at B's node; B is another
+    # process, a hostile guest on A cannot cause it.
+    g1 = a.counters("a1")
+    lost = n - rr["good"]
+    drops = t.no_recv_drops(b) - no_recv0
+    check(g1["tx_frames"] - g0["tx_frames"] == n and
+          g1["flooded"] == g0["flooded"] and
+          not {k: g1[k] - g0[k] for k in g1 if k.startswith("drop_")
+               and g1[k] != g0[k]},
+          "%s: daemon A did not send all %d frames of the good guest: "
+          "%s -> %s" % (case, n, nonzero(g0), nonzero(g1)))
+    check(rr["bad"] == 0 and rr["duplicates"] == 0 and lost <= drops,
+          "%s: the good guest lost frames: good %s of %d, bad %s, fabric "
+          "no-recv drops at B %d; first missing %s; b1 %s"
+          % (case, rr.get("good"), n, rr.get("bad"), drops,
+             rr.get("first_missing"), nonzero(b.counters("b1"))))
+    observer_drops = lost
+    OBSERVER_DROPS.append(lost)
     c1 = a.counters("ev")
     log = a.log_text()[log0:]
     seen = []
@@ -190,8 +209,10 @@ def run_case(t, a, b, case):
         seen.append("tx used %d" % hr["used_written"][1])
     wait_for(lambda: a.port("ev")["state"] == "waiting", "ev waiting")
     clean_reconnect(t, a, b)
-    return "%-26s ok (%s), a1->b1 %d/%d" % (case, ", ".join(seen) or "-",
-                                            rr["good"], n)
+    return ("%-26s ok (%s), a1->b1 %d/%d sent by A%s"
+            % (case, ", ".join(seen) or "-", n, n,
+               ", %d found no receive posted at B" % observer_drops
+               if observer_drops else ", all received"))
 
 
 def hostile_hosts(t):
@@ -209,6 +230,10 @@ def scenario_hostile(t, cases):
     check(len(cases) >= 24 or len(sys.argv) > 3,
           "only %d hostile cases listed" % len(cases))
     clean_reconnect(t, a, b)
+    # a1 learns b1, so the good stream is unicast and B's fabric counters
+    # concern b1 alone.
+    t.send_recv(b, "b1", a, "a1", 20)
+    check(MAC["b1"] in a.fdb("a1"), "a1 did not learn b1")
     wait_for(lambda: a.port("ev")["state"] == "waiting", "ev waiting")
     fds0 = fd_targets(a)
     for case in cases:
@@ -216,8 +241,10 @@ def scenario_hostile(t, cases):
     wait_for(lambda: a.port("ev")["state"] == "waiting", "ev waiting")
     check_fds(a, fds0, "after the hostile cases")
     fds0, fds1 = len(fds0), fd_count(a)
-    print("hostile: %d cases, daemon alive, 0 canary bytes changed, good "
-          "guest lost 0 frames, fds %d -> %d" % (len(cases), fds0, fds1))
+    print("hostile: %d cases, daemon alive, 0 canary bytes changed, daemon A "
+          "sent every frame of the good guest, %d of them found no receive "
+          "posted at the observer B, fds %d -> %d"
+          % (len(cases), sum(OBSERVER_DROPS), fds0, fds1))
 
 
 def scenario_stall(t, _):
