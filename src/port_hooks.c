@@ -22,6 +22,7 @@
 #include "ibvhost/dp.h"
 #include "ibvhost/log.h"
 #include "ibvhost/port.h"
+#include "ibvhost/vhost_guard.h"
 
 int port_hook_port_added(struct port *p)
 {
@@ -31,21 +32,6 @@ int port_hook_port_added(struct port *p)
 void port_hook_port_removed(struct port *p)
 {
 	dp_port_destroy(p);
-}
-
-/* A call fd must be an eventfd: a pipe would block the polling core once
- * full (and raise SIGPIPE once closed). */
-static bool fd_is_eventfd(int fd)
-{
-	char link[64], target[64];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 static int collect_device(struct port *p, int vid, struct dp_device *dev)
@@ -91,7 +77,7 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 		v->size = vr.size;
 		v->callfd = vr.callfd;
 		v->kickfd = vr.kickfd;
-		if (v->callfd >= 0 && !fd_is_eventfd(v->callfd)) {
+		if (v->callfd >= 0 && !vhost_guard_fd_is_eventfd(v->callfd)) {
 			log_err("port %s: ring %u: the call fd is not an "
 				"eventfd; refusing the device", p->cfg.name, q);
 			return -EINVAL;

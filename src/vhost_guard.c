@@ -157,7 +157,7 @@ static enum rte_vhost_msg_result guard_refuse(struct guard_dev *g,
 	return RTE_VHOST_MSG_RESULT_ERR;
 }
 
-static bool fd_is_eventfd(int fd)
+bool vhost_guard_fd_is_eventfd(int fd)
 {
 	char link[64], target[64];
 	ssize_t n;
@@ -321,7 +321,7 @@ static enum rte_vhost_msg_result guard_pre(int vid, void *msg)
 			return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 		if (m->fd_num != 1)
 			return guard_refuse(g, m, "ring fd message with %d fds", m->fd_num);
-		if (!fd_is_eventfd(m->fds[0]))
+		if (!vhost_guard_fd_is_eventfd(m->fds[0]))
 			return guard_refuse(g, m, "ring %u: the %s fd is not an eventfd",
 					    (unsigned)(m->payload.u64 & 0xff),
 					    m->request == REQ_SET_VRING_KICK ? "kick" :

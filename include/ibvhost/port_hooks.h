@@ -12,8 +12,9 @@
  *    serialised per device, WITHOUT port->lock held: they may sleep
  *    (ibv_reg_mr, waiting for the polling core).
  *  - A memory-table change on a running device arrives as device_stop,
- *    then device_ready with the new table: librte_vhost stops the device
- *    before it unmaps the old regions.
+ *    then device_ready with the new table: librte_vhost 22.11 itself does
+ *    not stop the device before it unmaps the old regions; vhost_guard's
+ *    pre-message hook does (src/vhost_guard.c).
  *  - device_stop must be synchronous: when it returns, no work request and
  *    no polling core may touch the guest's memory or rings any more,
  *    because librte_vhost reads the ring indexes and may unmap right after.

@@ -53,4 +53,8 @@ bool vhost_guard_mem_ok(int vid);
 /* Connections the guard dropped since start (all ports). */
 uint64_t vhost_guard_refused(void);
 
+/* True if fd is an eventfd: the only kind of call/kick fd the polling
+ * core may write to or sleep on (a pipe blocks once full). */
+bool vhost_guard_fd_is_eventfd(int fd);
+
 #endif
