@@ -37,6 +37,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import testlib  # noqa: E402
+from testlib import Ctl, Fail, eal_run_dir, remove_eal_dirs  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAC0, MAC1 = "02:00:00:00:be:01", "02:00:00:00:be:02"
 FE_CPU, SW_CPU = 0, 1
@@ -47,22 +51,12 @@ CG_BURSTS = int(os.environ.get("BENCH_CG_BURSTS", "16"))  # under callgrind
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-class Fail(Exception):
-    pass
-
-
 def log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
 
 
 def wait_for(pred, what, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = pred()
-        if r:
-            return r
-        time.sleep(step)
-    raise Fail("timed out after %.0f s waiting for %s" % (timeout, what))
+    return testlib.wait_for(pred, what, timeout, step)
 
 
 class Run:
@@ -88,6 +82,12 @@ class Run:
         return "%s%d-%d" % (name, os.getpid(), self.n)
 
     def spawn(self, argv, name, env=None, stdin=subprocess.DEVNULL):
+        if env is None:
+            # Only the daemon runs on the emulated fabric (it gets its env
+            # explicitly); frontends and baselines use the system's
+            # rdma-core as they are, whatever meson test exported.
+            env = dict(os.environ)
+            env.pop("LD_LIBRARY_PATH", None)
         logf = open(self.path(name + ".log"), "w")
         p = subprocess.Popen(argv, stdin=stdin, stdout=logf,
                              stderr=subprocess.STDOUT, env=env,
@@ -117,13 +117,10 @@ class Run:
         for p in reversed(self.procs):
             if p.returncode is None:
                 self.stop(p, timeout=5)
-        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
-            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
-        for d in glob.glob(os.path.join(run, "*%d-*" % os.getpid())):
+        for d in glob.glob(os.path.join(eal_run_dir(),
+                                        "*%d-*" % os.getpid())):
             shutil.rmtree(d, ignore_errors=True)
-        for p in self.procs:
-            shutil.rmtree(os.path.join(run, "ibvhostd-%d" % p.pid),
-                          ignore_errors=True)
+        remove_eal_dirs(self.procs)
         if os.environ.get("BENCH_KEEP"):
             log("kept %s" % self.dir)
         else:
@@ -236,6 +233,7 @@ class Ibvhostd:
                  ports=("vm1", "vm2"), poll_mode="busy", valgrind=None):
         self.r, self.tag = r, tag
         self.ctl_sock = r.path("ctl-%s.sock" % tag)
+        self.client = Ctl(r.ctl, self.ctl_sock, "ibvhostd " + tag)
         lines = ["log_level = notice", "control_socket = %s" % self.ctl_sock,
                  "main_core = %d" % cpu, "poll_mode = %s" % poll_mode,
                  "[segment bench]", "qkey = %s" % QKEY]
@@ -265,12 +263,7 @@ class Ibvhostd:
             raise Fail("ibvhostd exited: " + r.logtail(self.p))
 
     def ctljson(self, *args):
-        out = subprocess.run([self.r.ctl, "-s", self.ctl_sock, "--json"]
-                             + list(args), capture_output=True, text=True,
-                             timeout=30)
-        if out.returncode:
-            raise Fail("ibvhostctl %s: %s" % (args, out.stderr))
-        return json.loads(out.stdout)
+        return self.client.ctl(*args)
 
     def counters(self):
         tot = {}
