@@ -36,7 +36,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from foundation_test import Fail, check, wait_for  # noqa: E402
+from testlib import (Ctl, Fail, check, kill_procs,  # noqa: E402
+                     remove_eal_dirs, wait_for)
 
 TIMEOUT = 30.0
 MAC = {"a1": "02:00:00:00:0a:01", "a2": "02:00:00:00:0a:02",
@@ -45,12 +46,12 @@ MAC = {"a1": "02:00:00:00:0a:01", "a2": "02:00:00:00:0a:02",
 BCAST = "ff:ff:ff:ff:ff:ff"
 
 
-class Host:
+class Host(Ctl):
     """One ibvhostd: one emulated host of the fabric."""
 
     def __init__(self, t, name, core, ports, extra=()):
         self.t, self.name, self.core = t, name, core
-        self.ctl_sock = t.path("ctl-%s.sock" % name)
+        Ctl.__init__(self, t.ctl, t.path("ctl-%s.sock" % name), name)
         self.log = t.path("%s.log" % name)
         lines = ["log_level = info",
                  "control_socket = %s" % self.ctl_sock,
@@ -87,23 +88,6 @@ class Host:
                 return f.read()
         except OSError:
             return ""
-
-    def ctl(self, *args):
-        r = subprocess.run([self.t.ctl, "-s", self.ctl_sock, "--json"]
-                           + list(args), capture_output=True, text=True,
-                           timeout=TIMEOUT)
-        check(r.returncode == 0, "ibvhostctl %s on %s failed: %s" %
-              (" ".join(args), self.name, r.stderr))
-        return json.loads(r.stdout)
-
-    def port(self, name):
-        return self.ctl("show-port", name)
-
-    def counters(self, name):
-        return self.port(name)["counters"]
-
-    def fdb(self, name):
-        return {e["mac"]: e for e in self.ctl("show-fdb", name)}
 
 
 class Test:
@@ -232,18 +216,8 @@ class Test:
         return int(r.stdout.split()[-1])
 
     def cleanup(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
-        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
-            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
-        for p in self.procs:
-            shutil.rmtree(os.path.join(run, "ibvhostd-%d" % p.pid),
-                          ignore_errors=True)
+        kill_procs(self.procs)
+        remove_eal_dirs(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def logs(self):

@@ -31,7 +31,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
+
+from testlib import Ctl, Fail, check, kill_procs, remove_eal_dirs, wait_for
 
 TIMEOUT = 30.0
 # Core layout: the daemon's main thread on CPU 1, testpmd's main lcore on
@@ -51,26 +52,6 @@ DECLINED = ["GUEST_TSO4", "GUEST_TSO6", "GUEST_UFO", "HOST_TSO4", "HOST_TSO6",
             "RING_PACKED"]
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def wait_for(pred, what, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise Fail("timed out after %.0fs waiting for %s" % (timeout, what))
-
-
 class Env:
     def __init__(self, build):
         self.build = os.path.abspath(build)
@@ -82,6 +63,7 @@ class Env:
         self.log = os.path.join(self.dir, "daemon.log")
         self.nfe = 0
         self.prefixes = []
+        self.client = Ctl(self.ctl, self.path("ctl.sock"))
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -136,15 +118,10 @@ class Env:
             return ""
 
     def ctl_json(self, *args):
-        r = subprocess.run([self.ctl, "-s", self.path("ctl.sock"), "--json"]
-                           + list(args), capture_output=True, text=True,
-                           timeout=TIMEOUT)
-        check(r.returncode == 0, "ibvhostctl %s failed (%d): %s" %
-              (" ".join(args), r.returncode, r.stderr))
-        return json.loads(r.stdout)
+        return self.client.ctl(*args)
 
     def port(self, name):
-        return self.ctl_json("show-port", name)
+        return self.client.port(name)
 
     def start_frontend(self, port, extra_vdev="", sock=None):
         """dpdk-testpmd with DPDK's virtio-user PMD as the guest side."""
@@ -178,25 +155,9 @@ class Env:
             p.wait()
 
     def cleanup(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
+        kill_procs(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
-        # testpmd leaves its EAL runtime directory behind.
-        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
-            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
-        for p in self.prefixes:
-            shutil.rmtree(os.path.join(run, p), ignore_errors=True)
-        # A daemon killed with SIGKILL cannot remove its (empty) one.
-        for p in self.procs:
-            try:
-                os.rmdir(os.path.join(run, "ibvhostd-%d" % p.pid))
-            except OSError:
-                pass
+        remove_eal_dirs(self.procs, self.prefixes)
 
 
 def wait_state(env, port, state, timeout=TIMEOUT):

@@ -28,7 +28,6 @@ E2E_KEEP=1 keeps the work folder (configs, daemon logs, guest consoles);
 E2E_POLL_MODE=adaptive|busy: the daemons' poll_mode (default busy; the
 demo's default is adaptive, which leaves idle CPU time to the guests).
 """
-import json
 import os
 import re
 import shutil
@@ -41,6 +40,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guest as guestmod  # noqa: E402
 from guest import Guest, GuestError, ping_stats  # noqa: E402
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import testlib  # noqa: E402
+from testlib import (Ctl, Fail, check, kill_procs,  # noqa: E402
+                     remove_eal_dirs)
 
 TIMEOUT = 30.0
 BOOT_TIMEOUT = 180
@@ -63,33 +66,19 @@ if len(sys.argv) > 1 and sys.argv[1] == "demo":
     POLL_MODE = os.environ.get("E2E_POLL_MODE", "adaptive")
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
 def wait_for(pred, what, timeout=TIMEOUT, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Fail:
-            pass
-        time.sleep(interval)
-    raise Fail("timed out after %ds waiting for %s" % (timeout, what))
+    """testlib's wait_for; a Fail raised by pred (a ctl call to a daemon
+    not up yet) counts as not yet."""
+    testlib.wait_for(pred, what, timeout, interval, ignore=(Fail,))
 
 
-class Host:
+class Host(Ctl):
     """One ibvhostd: one emulated host of the fabric."""
 
     def __init__(self, t, name, core, ports):
         self.t, self.name, self.core = t, name, core
-        self.ctl_sock = t.path("ctl-%s.sock" % name)
+        Ctl.__init__(self, t.ctl, t.path("ctl-%s.sock" % name),
+                     "host " + name)
         self.log = t.path("ibvhostd-%s.log" % name)
         lines = ["log_level = info",
                  "control_socket = %s" % self.ctl_sock,
@@ -137,27 +126,6 @@ class Host:
                 return f.read()[-n:]
         except OSError:
             return ""
-
-    def ctl(self, *args, quiet=False, text=False):
-        argv = [self.t.ctl, "-s", self.ctl_sock] + ([] if text else
-                                                   ["--json"]) + list(args)
-        r = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=TIMEOUT)
-        if r.returncode != 0:
-            if quiet:
-                return None
-            raise Fail("ibvhostctl %s on host %s failed: %s" % (
-                " ".join(args), self.name, r.stderr.strip()))
-        return r.stdout if text else json.loads(r.stdout)
-
-    def port(self, name):
-        return self.ctl("show-port", name)
-
-    def counters(self, name):
-        return self.port(name)["counters"]
-
-    def fdb(self, name):
-        return {e["mac"]: e for e in self.ctl("show-fdb", name)}
 
 
 class Test:
@@ -238,18 +206,8 @@ class Test:
     def cleanup(self):
         for g in self.guests.values():
             g.stop()
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
-        run = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
-            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
-        for p in self.procs:
-            shutil.rmtree(os.path.join(run, "ibvhostd-%d" % p.pid),
-                          ignore_errors=True)
+        kill_procs(self.procs)
+        remove_eal_dirs(self.procs)
         if os.environ.get("E2E_KEEP"):
             print("e2e: files kept in %s" % self.dir)
         else:

@@ -39,7 +39,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from foundation_test import Fail, check, wait_for  # noqa: E402
+from testlib import Fail, check, wait_for  # noqa: E402
 from datapath_test import Host, Test, MAC, two_hosts  # noqa: E402
 
 EV_MAC = "02:00:00:00:0e:01"

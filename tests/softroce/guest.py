@@ -36,6 +36,11 @@ import sys
 import tempfile
 import time
 
+# tests/: the same path inside the VM (a chroot of this machine's root).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import testlib  # noqa: E402
+from testlib import Ctl, Fail, check  # noqa: E402
+
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
 RDMA = shutil.which("rdma") or "/usr/bin/rdma"
 ADDR = {"veth0": "10.77.0.1", "veth1": "10.77.0.2"}
@@ -48,17 +53,8 @@ QKEY = {"blue": 0x0b1e0001, "red": 0x0bed0002}
 FAILED = []
 
 
-class Fail(Exception):
-    pass
-
-
 def say(*a):
     print("SR: " + " ".join(str(x) for x in a), flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def result(name, ok, detail=""):
@@ -76,13 +72,7 @@ def sh(argv, timeout=30, check_rc=True):
 
 
 def wait_for(pred, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise Fail("timed out after %ds waiting for %s" % (timeout, what))
+    return testlib.wait_for(pred, what, timeout)
 
 
 class Stage:
@@ -192,10 +182,10 @@ def ud_pingpong(gidx, iters=500):
 
 # --- 3. two daemons ----------------------------------------------------------
 
-class Host:
+class Host(Ctl):
     def __init__(self, t, name, rxe, gidx, core, ports):
         self.t, self.name = t, name
-        self.ctl_sock = t.path("ctl-%s.sock" % name)
+        Ctl.__init__(self, t.ctl, t.path("ctl-%s.sock" % name), name)
         self.log = t.path("%s.log" % name)
         lines = ["log_level = info", "control_socket = %s" % self.ctl_sock,
                  "ib_device = %s" % rxe, "ib_port = 1",
@@ -225,23 +215,6 @@ class Host:
 
     def log_text(self):
         return sysfs(self.log)
-
-    def ctl(self, *args):
-        r = subprocess.run([self.t.ctl, "-s", self.ctl_sock, "--json"]
-                           + list(args), capture_output=True, text=True,
-                           timeout=30)
-        check(r.returncode == 0, "ibvhostctl %s on %s failed: %s" %
-              (" ".join(args), self.name, r.stderr))
-        return json.loads(r.stdout)
-
-    def port(self, name):
-        return self.ctl("show-port", name)
-
-    def counters(self, name):
-        return self.port(name)["counters"]
-
-    def fdb(self, name):
-        return {e["mac"]: e for e in self.ctl("show-fdb", name)}
 
 
 class Test:
