@@ -55,31 +55,6 @@ static inline uint8_t *rx_hdr(struct dp_port *d, uint16_t idx)
 				    DP_SCRATCH_SLOT;
 }
 
-/* Copy `len` bytes at offset `off` of a segment list (guest memory, read
- * once). Returns the bytes copied. */
-static uint32_t segs_read(const struct vq_seg *s, uint32_t n, uint32_t off,
-			  void *dst, uint32_t len)
-{
-	uint8_t *out = dst;
-	uint32_t done = 0;
-
-	for (uint32_t i = 0; i < n && done < len; i++) {
-		if (off >= s[i].len) {
-			off -= s[i].len;
-			continue;
-		}
-		uint32_t take = s[i].len - off;
-
-		if (take > len - done)
-			take = len - done;
-		memcpy(out + done, (const uint8_t *)(uintptr_t)s[i].addr + off,
-		       take);
-		done += take;
-		off = 0;
-	}
-	return done;
-}
-
 /* A guest broke its ring: stop the port until the frontend restarts the
  * device. Logged once; the daemon and other ports carry on. */
 static void port_break(struct dp_port *d, const char *queue, enum vq_err err)
@@ -98,7 +73,7 @@ static void port_break(struct dp_port *d, const char *queue, enum vq_err err)
 
 static void tx_return(struct dp_port *d, uint16_t head)
 {
-	vq_used_put(&d->txq, head, 0);
+	vq_used_put(&d->g.txq, head, 0);
 	d->tx_dirty = true;
 }
 
@@ -126,7 +101,7 @@ static unsigned tx_sges(struct dp_port *d, uint16_t slot,
 	uint8_t *b = d->bounce + (size_t)(slot & TX_MASK) * dp.dev->mtu_bytes;
 
 	memcpy(b, tx_hdr(d, slot), TX_HDR_LEN);
-	segs_read(segs, nseg, 0, b + TX_HDR_LEN, rest_len);
+	vq_segs_read(segs, nseg, 0, b + TX_HDR_LEN, rest_len);
 	sge[0].addr = (uintptr_t)b;
 	sge[0].length = TX_HDR_LEN + rest_len;
 	DP_COUNT(d, bounce_copies, 1);
@@ -142,7 +117,7 @@ static unsigned port_tx(struct dp_port *d)
 	uint64_t bytes = 0, flooded = 0;
 	enum vq_err err;
 
-	err = vq_avail_count(&d->txq, &avail);
+	err = vq_avail_count(&d->g.txq, &avail);
 	if (err) {
 		port_break(d, "TX", err);
 		return 0;
@@ -155,21 +130,21 @@ static unsigned port_tx(struct dp_port *d)
 		n = DP_BURST;
 
 	for (uint16_t i = 0; i < n; i++) {
-		uint16_t head = vq_avail_head(&d->txq, i);
+		uint16_t head = vq_avail_head(&d->g.txq, i);
 		uint16_t slot = d->tx_head;
 		uint8_t *hdr = tx_hdr(d, slot);
 		uint8_t *eth = hdr + WIRE_HDR_LEN;
 		struct vq_chain chain;
 		struct vnet_tx tx;
 
-		err = vq_walk_chain(&d->txq, &d->mem, head, VQ_DIR_TX, segs,
+		err = vq_walk_chain(&d->g.txq, &d->g.mem, head, VQ_DIR_TX, segs,
 				    DP_TX_SEGS, &chain);
 		if (err) {
 			n = i; /* the bad chain is not consumed */
 			port_break(d, "TX", err);
 			break;
 		}
-		err = vnet_tx_parse(&d->vnet, segs, chain.nseg, &tx);
+		err = vnet_tx_parse(&d->g.vnet, segs, chain.nseg, &tx);
 		if (err) {
 			DP_COUNT(d, drop_bad_desc, 1);
 			tx_return(d, head);
@@ -190,7 +165,7 @@ static unsigned port_tx(struct dp_port *d)
 			f->addr += VNET_ETH_HLEN;
 			f->len -= VNET_ETH_HLEN;
 		} else {
-			segs_read(f, nf, 0, eth, VNET_ETH_HLEN);
+			vq_segs_read(f, nf, 0, eth, VNET_ETH_HLEN);
 			uint32_t k = vq_segs_advance(f, nf, VNET_ETH_HLEN);
 
 			f += k;
@@ -231,7 +206,7 @@ static unsigned port_tx(struct dp_port *d)
 		bytes += tx.frame_len;
 		nwr++;
 	}
-	vq_avail_consume(&d->txq, n);
+	vq_avail_consume(&d->g.txq, n);
 	if (nwr == 0)
 		return n;
 
@@ -303,12 +278,12 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 		return -1;
 	idx = d->free_list[--d->n_free];
 	h = &d->pool[idx];
-	head = vq_avail_head(&d->rxq, 0);
-	err = vq_walk_chain(&d->rxq, &d->mem, head, VQ_DIR_RX, h->segs,
+	head = vq_avail_head(&d->g.rxq, 0);
+	err = vq_walk_chain(&d->g.rxq, &d->g.mem, head, VQ_DIR_RX, h->segs,
 			    DP_RX_HEAD_SEGS, &chain);
-	vq_avail_consume(&d->rxq, 1);
+	vq_avail_consume(&d->g.rxq, 1);
 	(*avail_left)--;
-	if (err == VQ_OK && chain.len < d->vnet.hdr_len)
+	if (err == VQ_OK && chain.len < d->g.vnet.hdr_len)
 		err = VQ_ERR_HDR_SHORT;
 	if (err) {
 		d->free_list[d->n_free++] = idx;
@@ -319,7 +294,7 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 	h->nseg = (uint8_t)chain.nseg;
 	h->len = chain.len;
 	/* Where the frame starts, past the header (usually in segs[0]). */
-	uint32_t skip = d->vnet.hdr_len;
+	uint32_t skip = d->g.vnet.hdr_len;
 	uint8_t k = 0;
 
 	while (k < h->nseg && skip >= h->segs[k].len)
@@ -358,13 +333,13 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 {
 	struct ibv_recv_wr wrs[DP_BURST], *bad;
 	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
-	uint32_t need = d->vnet.hdr_len + d->max_frame;
-	bool mergeable = d->mrg_rxbuf;
+	uint32_t need = d->g.vnet.hdr_len + d->max_frame;
+	bool mergeable = d->g.mrg_rxbuf;
 	uint16_t avail, nwr = 0;
 
 	if (d->state != DP_RUNNING)
 		return 0;
-	if (vq_avail_count(&d->rxq, &avail) != VQ_OK) {
+	if (vq_avail_count(&d->g.rxq, &avail) != VQ_OK) {
 		port_break(d, "RX", VQ_ERR_AVAIL_IDX);
 		return 0;
 	}
@@ -533,7 +508,7 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 
 	for (unsigned i = 0; i < w->nheads; i++)
 		caps[i] = d->pool[w->heads[i]].len;
-	nb = vnet_rx_spread(caps, w->nheads, d->vnet.hdr_len + frame_len,
+	nb = vnet_rx_spread(caps, w->nheads, d->g.vnet.hdr_len + frame_len,
 			    used);
 	if (nb == 0)
 		goto keep_all; /* cannot happen: the WR held the message */
@@ -546,11 +521,11 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 				     first->body_off + 6, 6);
 	} else {
 		nf = rx_frame_segs(d, w, fseg, sizeof(fseg) / sizeof(fseg[0]));
-		segs_read(fseg, nf, 6, smac, 6);
+		vq_segs_read(fseg, nf, 6, smac, 6);
 	}
 	rx_learn(d, wc, sgid, smac);
 
-	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->vnet.guest_csum) {
+	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->g.vnet.guest_csum) {
 		/* The guest cannot take a partial checksum: complete it. */
 		if (nf == 0)
 			nf = rx_frame_segs(d, w, fseg,
@@ -560,10 +535,10 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 			DP_COUNT(d, csum_computed, 1);
 		off.flags = 0;
 	}
-	vnet_rx_write_hdr(&d->vnet, first->segs, first->nseg, &off, frame_len,
+	vnet_rx_write_hdr(&d->g.vnet, first->segs, first->nseg, &off, frame_len,
 			  nb);
 	for (unsigned i = 0; i < nb; i++) {
-		vq_used_put(&d->rxq, d->pool[w->heads[i]].id, used[i]);
+		vq_used_put(&d->g.rxq, d->pool[w->heads[i]].id, used[i]);
 		d->free_list[d->n_free++] = w->heads[i];
 	}
 	for (unsigned i = nb; i < w->nheads; i++)
@@ -618,15 +593,15 @@ static void publish(struct dp_port *d)
 {
 	if (d->tx_dirty) {
 		d->tx_dirty = false;
-		vq_used_publish(&d->txq);
-		if (d->tx_callfd >= 0 && vq_need_call(&d->txq))
-			eventfd_write(d->tx_callfd, 1);
+		vq_used_publish(&d->g.txq);
+		if (d->g.tx_callfd >= 0 && vq_need_call(&d->g.txq))
+			eventfd_write(d->g.tx_callfd, 1);
 	}
 	if (d->rx_dirty) {
 		d->rx_dirty = false;
-		vq_used_publish(&d->rxq);
-		if (d->rx_callfd >= 0 && vq_need_call(&d->rxq))
-			eventfd_write(d->rx_callfd, 1);
+		vq_used_publish(&d->g.rxq);
+		if (d->g.rx_callfd >= 0 && vq_need_call(&d->g.rxq))
+			eventfd_write(d->g.rx_callfd, 1);
 	}
 }
 
@@ -639,7 +614,7 @@ void dp_port_finish_drain(struct dp_port *d)
 		while (spare_count(d)) {
 			uint16_t hi = d->spare[d->spare_tail++ & POOL_MASK];
 
-			vq_used_put(&d->rxq, d->pool[hi].id, 0);
+			vq_used_put(&d->g.rxq, d->pool[hi].id, 0);
 			d->rx_dirty = true;
 		}
 		publish(d);
@@ -746,18 +721,18 @@ void dp_core_sleep(struct dp_core *core)
 
 		if (d->state != DP_RUNNING)
 			continue;
-		if (d->tx_kickfd >= 0) {
-			pending |= vq_kick_enable(&d->txq);
-			fds[n++] = (struct pollfd){ .fd = d->tx_kickfd,
+		if (d->g.tx_kickfd >= 0) {
+			pending |= vq_kick_enable(&d->g.txq);
+			fds[n++] = (struct pollfd){ .fd = d->g.tx_kickfd,
 						    .events = POLLIN };
 		}
 		/* RX buffers matter only while we could post more. */
-		if (d->rx_kickfd >= 0 &&
+		if (d->g.rx_kickfd >= 0 &&
 		    (uint16_t)(d->rx_head - d->rx_tail) <=
 			    DP_RX_WRS - DP_RX_REFILL_MIN &&
 		    d->n_free > 0) {
-			pending |= vq_kick_enable(&d->rxq);
-			fds[n++] = (struct pollfd){ .fd = d->rx_kickfd,
+			pending |= vq_kick_enable(&d->g.rxq);
+			fds[n++] = (struct pollfd){ .fd = d->g.rx_kickfd,
 						    .events = POLLIN };
 		}
 	}
@@ -791,8 +766,8 @@ void dp_core_sleep(struct dp_core *core)
 		struct dp_port *d = core->ports[i];
 
 		if (d->state == DP_RUNNING) {
-			vq_kick_disable(&d->txq);
-			vq_kick_disable(&d->rxq);
+			vq_kick_disable(&d->g.txq);
+			vq_kick_disable(&d->g.rxq);
 		}
 	}
 }

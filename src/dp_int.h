@@ -93,6 +93,20 @@ struct dp_rx_wr {
 	uint16_t heads[DP_RX_WR_HEADS];
 };
 
+/* What a started device lends the data path: its memory (registered),
+ * rings and notification fds. Prepared by dp_port_start on the control
+ * thread and handed to the core in one piece. */
+struct dp_guest {
+	struct vq_mem mem;
+	unsigned n_mrs;
+	struct ibv_mr *mrs[VQ_MEM_MAX_REGIONS];
+	struct vnet_cfg vnet;
+	bool mrg_rxbuf;		/* guest chains may be merged in one WR */
+	struct vq_ring rxq, txq;
+	int rx_callfd, tx_callfd;
+	int rx_kickfd, tx_kickfd; /* our duplicates, -1 for none */
+};
+
 struct dp_core;
 
 struct dp_port {
@@ -116,14 +130,7 @@ struct dp_port {
 	/* Everything below belongs to the core's thread. */
 	enum dp_port_state state;
 	bool stop_requested;	/* DRAINING towards IDLE (not recovery) */
-	struct vq_mem mem;
-	unsigned n_mrs;
-	struct ibv_mr *mrs[VQ_MEM_MAX_REGIONS];
-	struct vnet_cfg vnet;
-	bool mrg_rxbuf;		/* guest chains may be merged in one WR */
-	struct vq_ring rxq, txq;
-	int rx_callfd, tx_callfd;
-	int rx_kickfd, tx_kickfd; /* our duplicates, -1 for none */
+	struct dp_guest g;	/* the running device, set by start */
 	bool rx_dirty, tx_dirty; /* used entries put, not yet published */
 
 	/* TX: slots tx_tail..tx_head hold heads lent to the HCA. */

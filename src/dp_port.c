@@ -68,22 +68,12 @@ static int core_remove_port(struct dp_core *core, struct dp_request *req)
 static int core_start_port(struct dp_core *core, struct dp_request *req)
 {
 	struct dp_port *d = req->port;
-	const struct dp_port *ready = req->arg;
+	const struct dp_guest *ready = req->arg;
 
 	(void)core;
 	if (d->state != DP_IDLE)
 		return -EBUSY;
-	d->mem = ready->mem;
-	d->n_mrs = ready->n_mrs;
-	memcpy(d->mrs, ready->mrs, sizeof(d->mrs));
-	d->vnet = ready->vnet;
-	d->mrg_rxbuf = ready->mrg_rxbuf;
-	d->rxq = ready->rxq;
-	d->txq = ready->txq;
-	d->rx_callfd = ready->rx_callfd;
-	d->tx_callfd = ready->tx_callfd;
-	d->rx_kickfd = ready->rx_kickfd;
-	d->tx_kickfd = ready->tx_kickfd;
+	d->g = *ready;
 	d->tx_head = d->tx_tail = 0;
 	d->rx_head = d->rx_tail = 0;
 	d->spare_head = d->spare_tail = 0;
@@ -94,8 +84,8 @@ static int core_start_port(struct dp_core *core, struct dp_request *req)
 	d->broken = false;
 	d->stop_requested = false;
 	/* We poll: the guest need not kick us. */
-	vq_kick_disable(&d->rxq);
-	vq_kick_disable(&d->txq);
+	vq_kick_disable(&d->g.rxq);
+	vq_kick_disable(&d->g.txq);
 	d->state = DP_RUNNING;
 	dp_port_refill_rx(d);
 	return 0;
@@ -190,8 +180,8 @@ int dp_port_create(struct port *p)
 		return -ENOMEM;
 	memset(d, 0, sizeof(*d));
 	d->port = p;
-	d->rx_callfd = d->tx_callfd = -1;
-	d->rx_kickfd = d->tx_kickfd = -1;
+	d->g.rx_callfd = d->g.tx_callfd = -1;
+	d->g.rx_kickfd = d->g.tx_kickfd = -1;
 	snprintf(d->name, sizeof(d->name), "%s", p->cfg.name);
 	snprintf(what, sizeof(what), "port %s", d->name);
 	d->has_mac = p->cfg.has_mac;
@@ -309,7 +299,7 @@ void dp_port_destroy(struct port *p)
 /* ---- start / stop -------------------------------------------------------- */
 
 static int prepare_rings(struct dp_port *d, const struct dp_device *dev,
-			 struct dp_port *ready)
+			 struct dp_guest *ready)
 {
 	unsigned flags = 0;
 
@@ -350,7 +340,7 @@ int dp_port_start(struct port *p, const struct dp_device *dev)
 	struct dp_port *d = p->dp;
 	struct dp_request req = { .fn = core_start_port };
 	struct vq_mem_region regions[VQ_MEM_MAX_REGIONS];
-	struct dp_port *ready;
+	struct dp_guest *ready;
 	enum vq_mem_err merr;
 	uint32_t bad = 0;
 	char what[CFG_NAME_MAX + 32];
@@ -439,19 +429,19 @@ bool dp_port_stop(struct port *p, struct dp_vring final[2])
 	dp_core_call(d->core, &req);
 	/* The core no longer touches the rings or the memory. */
 	if (final) {
-		final[DP_RXQ].last_avail_idx = d->rxq.last_avail_idx;
-		final[DP_RXQ].last_used_idx = d->rxq.used_idx;
-		final[DP_TXQ].last_avail_idx = d->txq.last_avail_idx;
-		final[DP_TXQ].last_used_idx = d->txq.used_idx;
+		final[DP_RXQ].last_avail_idx = d->g.rxq.last_avail_idx;
+		final[DP_RXQ].last_used_idx = d->g.rxq.used_idx;
+		final[DP_TXQ].last_avail_idx = d->g.txq.last_avail_idx;
+		final[DP_TXQ].last_used_idx = d->g.txq.used_idx;
 	}
-	close_fd(&d->rx_kickfd);
-	close_fd(&d->tx_kickfd);
-	if (d->n_mrs) {
-		deregister_mrs(d, d->mrs, d->n_mrs);
+	close_fd(&d->g.rx_kickfd);
+	close_fd(&d->g.tx_kickfd);
+	if (d->g.n_mrs) {
+		deregister_mrs(d, d->g.mrs, d->g.n_mrs);
 		log_info("port %s: stopped: %u region(s) deregistered", d->name,
-			 d->n_mrs);
-		d->n_mrs = 0;
-		memset(&d->mem, 0, sizeof(d->mem));
+			 d->g.n_mrs);
+		d->g.n_mrs = 0;
+		memset(&d->g.mem, 0, sizeof(d->g.mem));
 	}
 	atomic_store(&d->started, false);
 	return true;
@@ -471,9 +461,9 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 	out->qkey = d->qkey;
 	out->lid = dp.dev->lid;
 	out->mtu = (uint16_t)(d->max_frame - VNET_ETH_HLEN);
-	out->n_mrs = d->n_mrs;
-	for (unsigned i = 0; i < d->n_mrs; i++)
-		out->lkeys[i] = d->mrs[i]->lkey;
+	out->n_mrs = d->g.n_mrs;
+	for (unsigned i = 0; i < d->g.n_mrs; i++)
+		out->lkeys[i] = d->g.mrs[i]->lkey;
 	out->tx_inflight = (uint16_t)(d->tx_head - d->tx_tail);
 	out->rx_posted_wrs = (uint16_t)(d->rx_head - d->rx_tail);
 	out->qp_recoveries = d->qp_recoveries;

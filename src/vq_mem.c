@@ -1,5 +1,6 @@
 /* Guest memory table: validation on load, GPA → HVA translation, and
  * segment-list helpers. See include/ibvhost/vq.h. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "ibvhost/vq.h"
@@ -125,10 +126,11 @@ uint32_t vq_segs_advance(struct vq_seg *segs, uint32_t nseg, uint32_t bytes)
 	return nseg;
 }
 
-uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
-		      void *dst, uint32_t len)
+/* Copy between a linear buffer and bytes [off, off + len) of a segment
+ * list: to the buffer (to_segs false) or into the segments. */
+static uint32_t segs_copy(const struct vq_seg *segs, uint32_t nseg,
+			  uint32_t off, uint8_t *buf, uint32_t len, bool to_segs)
 {
-	uint8_t *d = dst;
 	uint32_t done = 0, i;
 
 	for (i = 0; i < nseg && done < len; i++) {
@@ -141,10 +143,23 @@ uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
 		n = segs[i].len - off;
 		if (n > len - done)
 			n = len - done;
-		memcpy(d + done, (const uint8_t *)(uintptr_t)segs[i].addr + off, n);
+		uint8_t *seg = (uint8_t *)(uintptr_t)segs[i].addr + off;
+
+		if (to_segs)
+			memcpy(seg, buf + done, n);
+		else
+			memcpy(buf + done, seg, n);
 		done += n;
 		off = 0;
 	}
+	return done;
+}
+
+uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
+		      void *dst, uint32_t len)
+{
+	uint32_t done = segs_copy(segs, nseg, off, dst, len, false);
+
 	/* The caller validates the copy, never guest memory. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	return done;
@@ -153,22 +168,6 @@ uint32_t vq_segs_read(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
 uint32_t vq_segs_write(const struct vq_seg *segs, uint32_t nseg, uint32_t off,
 		       const void *src, uint32_t len)
 {
-	const uint8_t *s = src;
-	uint32_t done = 0, i;
-
-	for (i = 0; i < nseg && done < len; i++) {
-		uint32_t n;
-
-		if (off >= segs[i].len) {
-			off -= segs[i].len;
-			continue;
-		}
-		n = segs[i].len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)(uintptr_t)segs[i].addr + off, s + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	/* segs_copy only reads buf when writing into the segments. */
+	return segs_copy(segs, nseg, off, (uint8_t *)(uintptr_t)src, len, true);
 }
