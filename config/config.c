@@ -42,6 +42,7 @@ struct parse_state {
 	/* Per object bookkeeping for checks made after the whole file. */
 	bool seg_has_qkey[CFG_SEGMENTS_MAX];
 	unsigned port_segment_line[CFG_PORTS_MAX];
+	unsigned port_mtu_line[CFG_PORTS_MAX];
 	bool port_has_socket[CFG_PORTS_MAX];
 };
 
@@ -245,6 +246,17 @@ static const struct global_key global_keys[] = {
 	{ "fdb_aging_s", g_fdb_aging_s },
 };
 
+static const char *parse_mtu(const char *v, uint16_t *out)
+{
+	unsigned long long x;
+	const char *e = cfg_value_uint(v, CFG_MTU_MAX, &x);
+
+	if (e || x < CFG_MTU_MIN)
+		return "expected an MTU between 68 and 9000";
+	*out = (uint16_t)x;
+	return NULL;
+}
+
 /* ---- segment keys -------------------------------------------------------- */
 
 static const char *s_qkey(struct parse_state *st, struct cfg_segment *s,
@@ -262,6 +274,13 @@ static const char *s_qkey(struct parse_state *st, struct cfg_segment *s,
 	s->qkey = (uint32_t)x;
 	st->seg_has_qkey[s - st->cfg->segments] = true;
 	return NULL;
+}
+
+static const char *s_mtu(struct parse_state *st, struct cfg_segment *s,
+			 const char *v)
+{
+	(void)st;
+	return parse_mtu(v, &s->mtu);
 }
 
 static const char *s_mcast_gid(struct parse_state *st, struct cfg_segment *s,
@@ -285,6 +304,7 @@ struct segment_key {
 static const struct segment_key segment_keys[] = {
 	{ "qkey", s_qkey },
 	{ "mcast_gid", s_mcast_gid },
+	{ "mtu", s_mtu },
 };
 
 /* ---- port keys ----------------------------------------------------------- */
@@ -351,14 +371,8 @@ static const char *p_socket_group(struct parse_state *st, struct cfg_port *p,
 static const char *p_mtu(struct parse_state *st, struct cfg_port *p,
 			 const char *v)
 {
-	unsigned long long x;
-	const char *e = cfg_value_uint(v, CFG_MTU_MAX, &x);
-
-	(void)st;
-	if (e || x < CFG_MTU_MIN)
-		return "expected an MTU between 68 and 9000";
-	p->mtu = (uint16_t)x;
-	return NULL;
+	st->port_mtu_line[p - st->cfg->ports] = st->line;
+	return parse_mtu(v, &p->mtu);
 }
 
 /* fdb = MAC LID QPN [GID]: a static forwarding entry; may repeat. */
@@ -459,6 +473,7 @@ static void begin_section(struct parse_state *st, const char *hdr)
 		}
 		struct cfg_segment *s = &st->cfg->segments[st->cfg->n_segments++];
 		strcpy(s->name, name);
+		s->mtu = CFG_SEGMENT_MTU_DEFAULT;
 		s->line = st->line;
 		st->kind = SEC_SEGMENT;
 		st->obj = s;
@@ -630,6 +645,14 @@ static void validate(struct parse_state *st)
 			fail(st, st->port_segment_line[i],
 			     "port %s: segment %s is not defined", p->name,
 			     p->segment);
+			break;
+		}
+		const struct cfg_segment *seg = cfg_find_segment(c, p->segment);
+
+		if (p->mtu > seg->mtu) {
+			fail(st, st->port_mtu_line[i],
+			     "port %s: mtu %u is above segment %s's mtu %u (a port may only lower it)",
+			     p->name, p->mtu, seg->name, seg->mtu);
 			break;
 		}
 		if (strcmp(p->socket_path, c->ctl_socket) == 0) {

@@ -74,15 +74,22 @@ void dp_handle_async_events(void)
 	}
 }
 
-uint16_t dp_port_mtu(const struct cfg_port *pc)
+uint16_t dp_path_mtu_limit(void)
 {
-	uint32_t mtu = 1500;
+	if (!dp.dev)
+		return CFG_MTU_MAX;
+	uint32_t m = dp.dev->mtu_bytes - WIRE_HDR_LEN - VNET_FRAME_OVERHEAD;
 
-	if (dp.dev)
-		mtu = dp.dev->mtu_bytes - WIRE_HDR_LEN - VNET_ETH_HLEN;
-	if (pc && pc->mtu && pc->mtu < mtu)
+	return (uint16_t)(m < CFG_MTU_MAX ? m : CFG_MTU_MAX);
+}
+
+uint16_t dp_port_mtu(const struct cfg_segment *seg, const struct cfg_port *pc)
+{
+	uint16_t mtu = seg->mtu;
+
+	if (pc->mtu && pc->mtu < mtu)
 		mtu = pc->mtu;
-	return (uint16_t)mtu;
+	return mtu;
 }
 
 bool dp_core_get_info(unsigned i, struct dp_core_info *out)

@@ -175,6 +175,13 @@ int dp_port_create(struct port *p)
 
 	if (!dp.dev)
 		return -ENODEV;
+	if (p->seg.mtu > dp_path_mtu_limit()) {
+		log_err("port %s: segment %s has mtu %u, but one message on "
+			"this device carries at most %u (IB MTU %u): lower the "
+			"segment's mtu on every host", p->cfg.name, p->seg.name,
+			p->seg.mtu, dp_path_mtu_limit(), dp.dev->mtu_bytes);
+		return -EMSGSIZE;
+	}
 	d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
 	if (!d)
 		return -ENOMEM;
@@ -186,7 +193,7 @@ int dp_port_create(struct port *p)
 	snprintf(what, sizeof(what), "port %s", d->name);
 	d->has_mac = p->cfg.has_mac;
 	memcpy(d->mac, p->cfg.mac, 6);
-	d->max_frame = dp_port_mtu(&p->cfg) + VNET_ETH_HLEN;
+	d->max_frame = dp_port_mtu(&p->seg, &p->cfg) + VNET_FRAME_OVERHEAD;
 	d->qkey = p->seg.qkey;
 	d->core = pick_core();
 
@@ -255,7 +262,7 @@ int dp_port_create(struct port *p)
 	p->dp = d;
 	log_info("port %s: QP 0x%x, Q_Key 0x%x, segment %s, MTU %u, polling "
 		 "core %u", d->name, d->qp->qp_num, d->qkey, d->seg->name,
-		 d->max_frame - VNET_ETH_HLEN, d->core->cpu);
+		 d->max_frame - VNET_FRAME_OVERHEAD, d->core->cpu);
 	return 0;
 
 err:
@@ -460,7 +467,7 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 	out->qpn = d->qp->qp_num;
 	out->qkey = d->qkey;
 	out->lid = dp.dev->lid;
-	out->mtu = (uint16_t)(d->max_frame - VNET_ETH_HLEN);
+	out->mtu = (uint16_t)(d->max_frame - VNET_FRAME_OVERHEAD);
 	out->n_mrs = d->g.n_mrs;
 	for (unsigned i = 0; i < d->g.n_mrs; i++)
 		out->lkeys[i] = d->g.mrs[i]->lkey;

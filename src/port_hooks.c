@@ -96,7 +96,7 @@ int port_hook_device_ready(struct port *p, int vid)
 		return -ENOMEM;
 	rc = collect_device(p, vid, dev);
 	if (rc == 0) {
-		uint16_t mtu = 0, max = dp_port_mtu(&p->cfg);
+		uint16_t mtu = 0, max = dp_port_mtu(&p->seg, &p->cfg);
 
 		/* The frontend's MTU (QEMU host_mtu=) is its own to choose;
 		 * frames above ours cannot cross the fabric. */

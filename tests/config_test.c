@@ -131,6 +131,7 @@ static void test_segments_and_ports(void **state)
 	assert_int_equal(c->segments[0].mcast_gid[15], 1);
 	assert_false(c->segments[1].has_mcast_gid);
 	assert_int_equal(c->segments[1].qkey, 7);
+	assert_int_equal(c->segments[0].mtu, CFG_SEGMENT_MTU_DEFAULT);
 	assert_int_equal(c->n_ports, 2);
 
 	const struct cfg_port *p = cfg_find_port(c, "vm1");
@@ -169,12 +170,17 @@ static void test_port_unchanged(void **state)
 	struct cfg *m = parse_ok(SEG PORT "mtu = 1400\n");
 	struct cfg *q = parse_ok("[segment s]\nqkey = 0x11\n" PORT);
 	struct cfg *f = parse_ok(SEG PORT "fdb = 52:54:00:00:00:02 3 0x12\n");
+	struct cfg *j = parse_ok("[segment s]\nqkey = 16\nmtu = 4000\n" PORT);
 
 	assert_true(cfg_port_unchanged(a, &a->ports[0], b, &b->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], m, &m->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], q, &q->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], f, &f->ports[0]));
 	assert_true(cfg_port_unchanged(f, &f->ports[0], f, &f->ports[0]));
+	/* The segment's MTU is part of every port's service. */
+	assert_int_equal(j->segments[0].mtu, 4000);
+	assert_false(cfg_port_unchanged(a, &a->ports[0], j, &j->ports[0]));
+	cfg_free(j);
 	cfg_free(a);
 	cfg_free(b);
 	cfg_free(m);
@@ -272,6 +278,9 @@ static const struct bad_case bad_cases[] = {
 	{ SEG PORT "mac = 00:00:00:00:00:00\n", "t.conf:6: mac = 00:00:00:00:00:00: the all-zero MAC" },
 	{ SEG PORT "mtu = 67\n", "t.conf:6: mtu = 67: expected an MTU between 68 and 9000" },
 	{ SEG PORT "mtu = 9001\n", "t.conf:6: mtu = 9001: expected an MTU" },
+	{ SEG PORT "mtu = 1501\n", "t.conf:6: port p: mtu 1501 is above segment s's mtu 1500 (a port may only lower it)" },
+	{ "[segment s]\nqkey = 16\nmtu = 9001\n", "t.conf:3: mtu = 9001: expected an MTU between 68 and 9000" },
+	{ "[segment s]\nqkey = 16\nmtu = 1400\n" PORT "mtu = 1450\n", "t.conf:7: port p: mtu 1450 is above segment s's mtu 1400" },
 	{ SEG PORT "fdb = 52:54:00:00:00:02 3\n", "t.conf:6: fdb = 52:54:00:00:00:02 3: expected MAC LID QPN [GID]" },
 	{ SEG PORT "fdb = ff:ff:ff:ff:ff:ff 3 4\n", "t.conf:6: fdb = ff:ff:ff:ff:ff:ff 3 4: expected a unicast MAC" },
 	{ SEG PORT "fdb = 52:54:00:00:00:02 65536 4\n", "t.conf:6: fdb = 52:54:00:00:00:02 65536 4: expected a 16-bit LID" },

@@ -39,6 +39,8 @@
 #define CFG_CORE_MAX 1023
 #define CFG_MTU_MIN 68
 #define CFG_MTU_MAX 9000
+/* A segment's MTU unless configured: Ethernet's. */
+#define CFG_SEGMENT_MTU_DEFAULT 1500
 
 enum cfg_port_mode {
 	CFG_PORT_SERVER, /* the daemon listens, the frontend connects */
@@ -55,6 +57,9 @@ struct cfg_segment {
 	uint32_t qkey;
 	bool has_mcast_gid;
 	uint8_t mcast_gid[16];
+	/* The largest IP packet on the segment; every host of the segment
+	 * must use the same value (frames above it are dropped). */
+	uint16_t mtu;
 	unsigned line;
 };
 
@@ -74,7 +79,7 @@ struct cfg_port {
 	char segment[CFG_NAME_MAX];
 	bool has_mac;
 	uint8_t mac[6];
-	uint16_t mtu; /* 0: derived from the IB path MTU */
+	uint16_t mtu; /* 0: the segment's; else lower, for this guest */
 	mode_t socket_mode;	       /* server socket mode, default 0660 */
 	char socket_group[CFG_ID_MAX]; /* server socket group, empty: ours */
 	unsigned n_fdb;

@@ -51,10 +51,12 @@ const struct ib_dev *dp_ib_dev(void);
 int dp_async_fd(void);
 void dp_handle_async_events(void);
 
-/* The guest MTU a port advertises and accepts: the IB path MTU minus the
- * wire header and the Ethernet header (or the configured MTU if
- * smaller). */
-uint16_t dp_port_mtu(const struct cfg_port *pc);
+/* The largest segment MTU one UD message carries: the IB path MTU minus
+ * the wire header and the Ethernet header. */
+uint16_t dp_path_mtu_limit(void);
+/* The MTU a port's guest gets: its segment's, or the port's own if
+ * lower. Receive WRs and the TX size check follow it. */
+uint16_t dp_port_mtu(const struct cfg_segment *seg, const struct cfg_port *pc);
 
 /* Create the data-path side of a port from its config copy (p->cfg,
  * p->seg): its QP (attached to the segment's multicast group), its FDB

@@ -22,6 +22,9 @@
 #define VNET_HDR_LEN_LEGACY 10u /* struct virtio_net_hdr */
 #define VNET_HDR_LEN_MRG    12u /* + num_buffers: VERSION_1 or MRG_RXBUF */
 #define VNET_ETH_HLEN       14u /* smallest frame we forward (bytes) */
+/* A frame's bytes beyond its MTU: the Ethernet header and one 802.1Q tag
+ * (a guest's VLAN interface sends MTU-sized packets tagged). */
+#define VNET_FRAME_OVERHEAD (VNET_ETH_HLEN + 4u)
 /* Segments a header can span: one byte per segment at worst. */
 #define VNET_HDR_MAX_SEGS   VNET_HDR_LEN_MRG
 
