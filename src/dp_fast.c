@@ -304,37 +304,95 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 	return idx;
 }
 
-/* Give chains taken for an unfinished WR back, in front of the spares
- * (they were taken from the front). */
-static void rx_unget(struct dp_port *d, const uint16_t *heads, unsigned n)
+/* Give a chain taken for an unfinished WR back, in front of the spares
+ * (it was taken from the front). */
+static inline void rx_unget(struct dp_port *d, uint16_t hi)
 {
-	while (n > 0)
-		d->spare[--d->spare_tail & POOL_MASK] = heads[--n];
+	d->spare[--d->spare_tail & POOL_MASK] = hi;
 }
 
-/* Append a chain's segments from (seg, off) to an SGE list. */
+/* Append a chain's segments from (seg, off) to an SGE list, at most
+ * `room` SGEs; returns the bytes added, *n the SGEs. */
 static uint32_t rx_add_sges(struct ibv_sge *sge, const struct dp_rx_head *h,
-			    uint32_t seg, uint32_t off)
+			    uint32_t seg, uint32_t off, uint32_t room,
+			    uint32_t *n)
 {
-	uint32_t n = 0;
+	uint32_t bytes = 0;
 
-	for (; seg < h->nseg; seg++, n++) {
-		sge[n].addr = h->segs[seg].addr + off;
-		sge[n].length = h->segs[seg].len - off;
-		sge[n].lkey = h->segs[seg].lkey;
+	for (*n = 0; seg < h->nseg && *n < room; seg++, (*n)++) {
+		sge[*n].addr = h->segs[seg].addr + off;
+		sge[*n].length = h->segs[seg].len - off;
+		sge[*n].lkey = h->segs[seg].lkey;
+		bytes += sge[*n].length;
 		off = 0;
 	}
-	return n;
+	return bytes;
 }
 
-/* Build receive WRs while guest chains and WR slots last. Each WR holds
- * the largest message: never shorter, or the HCA would fail it. */
+/* Fill one receive WR with guest chains: as many as the segment's frame
+ * needs (mergeable buffers smaller than a frame), else one. A WR whose
+ * chains hold less than a frame is still posted, so a guest that posts
+ * small buffers (allowed without MRG_RXBUF) gets every frame that fits;
+ * the discard SGE after the guest's takes the rest of a longer message,
+ * which is then dropped and counted. Returns false when no chain is
+ * left (or the ring broke). */
+static bool rx_fill_wr(struct dp_port *d, struct dp_rx_wr *w,
+		       struct ibv_sge *sge, uint32_t *nsge, uint16_t *avail)
+{
+	uint32_t need = d->g.vnet.hdr_len + d->max_frame;
+	/* SGE0 (GRH + wire header) and the discard SGE are ours. */
+	uint32_t room = d->caps.recv_sge - 2, have = 0;
+
+	*nsge = 1;
+	w->nheads = 0;
+	while (have < need && room > 0 && w->nheads < DP_RX_WR_HEADS &&
+	       (w->nheads == 0 || d->g.mrg_rxbuf)) {
+		int hi = rx_next_head(d, avail);
+
+		if (hi < 0)
+			break;
+		const struct dp_rx_head *h = &d->pool[hi];
+		uint32_t seg = w->nheads ? 0 : h->body_seg;
+		uint32_t off = w->nheads ? 0 : h->body_off;
+		uint32_t n, bytes;
+
+		if (w->nheads > 0 && h->nseg > room) {
+			rx_unget(d, (uint16_t)hi); /* for the next WR */
+			break;
+		}
+		bytes = rx_add_sges(&sge[*nsge], h, seg, off, room, &n);
+		*nsge += n;
+		room -= n;
+		/* cap counts the header space of the first chain, as the
+		 * used length does. */
+		w->cap[w->nheads] = w->nheads ? bytes
+					       : d->g.vnet.hdr_len + bytes;
+		have += w->cap[w->nheads];
+		w->heads[w->nheads++] = (uint16_t)hi;
+	}
+	if (w->nheads == 0)
+		return false;
+	if (have < need && d->g.mrg_rxbuf && w->nheads < DP_RX_WR_HEADS &&
+	    room > 0 && d->rx_head != d->rx_tail) {
+		/* Mergeable chains that do not make a frame yet, the ring
+		 * dry, other WRs posted: keep them for the next round
+		 * rather than post a WR that cannot take a full frame. */
+		while (w->nheads > 0)
+			rx_unget(d, w->heads[--w->nheads]);
+		return false;
+	}
+	sge[*nsge].addr = (uintptr_t)d->discard;
+	sge[*nsge].length = d->discard_len;
+	sge[*nsge].lkey = d->scratch_mr->lkey;
+	(*nsge)++;
+	return true;
+}
+
+/* Post receive WRs while guest chains and WR slots last. */
 unsigned dp_port_refill_rx(struct dp_port *d)
 {
 	struct ibv_recv_wr wrs[DP_BURST], *bad;
 	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
-	uint32_t need = d->g.vnet.hdr_len + d->max_frame;
-	bool mergeable = d->g.mrg_rxbuf;
 	uint16_t avail, nwr = 0;
 
 	if (d->state != DP_RUNNING)
@@ -343,49 +401,14 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 		port_break(d, "RX", VQ_ERR_AVAIL_IDX);
 		return 0;
 	}
-	if (avail == 0 && spare_count(d) == 0)
-		goto post;
-	while (nwr < DP_BURST &&
+	while ((avail > 0 || spare_count(d) > 0) && nwr < DP_BURST &&
 	       (uint16_t)(d->rx_head - d->rx_tail) < DP_RX_WRS) {
 		uint16_t slot = d->rx_head;
-		struct dp_rx_wr *w = &d->rx[slot & RX_MASK];
 		struct ibv_sge *sge = sges[nwr];
-		uint32_t have = 0, nsge = 1;
-		bool complete = false;
+		uint32_t nsge;
 
-		w->nheads = 0;
-		while (!complete) {
-			int hi = rx_next_head(d, &avail);
-
-			if (hi < 0)
-				break;
-			const struct dp_rx_head *h = &d->pool[hi];
-			uint32_t seg = w->nheads ? 0 : h->body_seg;
-			uint32_t off = w->nheads ? 0 : h->body_off;
-
-			if (nsge + (h->nseg - seg) > d->caps.recv_sge ||
-			    w->nheads == DP_RX_WR_HEADS ||
-			    (w->nheads > 0 && !mergeable)) {
-				/* Cannot fit: guest buffers too small or too
-				 * fragmented for one message. */
-				rx_unget(d, w->heads, w->nheads);
-				spare_push(d, (uint16_t)hi);
-				log_err("port %s: RX buffers cannot hold a "
-					"%u-byte frame within %u SGEs", d->name,
-					d->max_frame, d->caps.recv_sge);
-				port_break(d, "RX", VQ_ERR_TOO_MANY_SEGS);
-				goto post;
-			}
-			nsge += rx_add_sges(&sge[nsge], h, seg, off);
-			have += h->len;
-			w->heads[w->nheads++] = (uint16_t)hi;
-			complete = have >= need;
-		}
-		if (!complete) {
-			/* Ring ran dry: keep the chains for later. */
-			rx_unget(d, w->heads, w->nheads);
+		if (!rx_fill_wr(d, &d->rx[slot & RX_MASK], sge, &nsge, &avail))
 			break;
-		}
 		sge[0].addr = (uintptr_t)rx_hdr(d, slot);
 		sge[0].length = IB_GRH_LEN + WIRE_HDR_LEN;
 		sge[0].lkey = d->scratch_mr->lkey;
@@ -396,7 +419,6 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 		d->rx_head++;
 		nwr++;
 	}
-post:
 	if (nwr == 0) {
 		bool starved = d->rx_head == d->rx_tail;
 
@@ -410,12 +432,13 @@ post:
 	if (ibv_post_recv(d->qp, wrs, &bad) != 0) {
 		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);
 
-		/* Keep the refused WRs' chains; recover the QP. */
+		/* Keep the refused WRs' chains, newest last; recover. */
 		for (uint16_t k = 0; k < refused; k++) {
 			struct dp_rx_wr *w =
 				&d->rx[(uint16_t)(d->rx_head - 1 - k) & RX_MASK];
 
-			rx_unget(d, w->heads, w->nheads);
+			for (unsigned i = w->nheads; i > 0; i--)
+				rx_unget(d, w->heads[i - 1]);
 		}
 		d->rx_head = (uint16_t)(d->rx_head - refused);
 		nwr = (uint16_t)(nwr - refused);
@@ -474,10 +497,27 @@ static uint32_t rx_frame_segs(const struct dp_port *d, const struct dp_rx_wr *w,
 	return n;
 }
 
+/* A message the guest's buffers cannot take, or longer than the
+ * segment's frame: dropped, counted; the sender is named once per port
+ * (all hosts of a segment must agree on its MTU). */
+static void rx_too_big(struct dp_port *d, const struct ibv_wc *wc,
+		       uint32_t frame_len)
+{
+	DP_COUNT(d, drop_too_big, 1);
+	if (frame_len > d->max_frame && !d->mtu_mismatch_logged) {
+		d->mtu_mismatch_logged = true;
+		log_warn("port %s: a %u-byte frame from LID %u QPN 0x%x exceeds "
+			 "this port's %u-byte frames: does its host use a "
+			 "larger segment MTU? (dropped, counted in "
+			 "drop_too_big; logged once)", d->name, frame_len,
+			 wc->slid, wc->src_qp, d->max_frame);
+	}
+}
+
 static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		       const struct ibv_wc *wc, const uint8_t *hdr)
 {
-	uint32_t caps[DP_RX_WR_HEADS], used[DP_RX_WR_HEADS];
+	uint32_t used[DP_RX_WR_HEADS];
 	struct dp_rx_head *first = &d->pool[w->heads[0]];
 	struct vq_seg fseg[DP_RX_WR_HEADS * DP_RX_HEAD_SEGS];
 	struct wire_offload off;
@@ -485,9 +525,12 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 	uint8_t smac[6];
 	uint16_t nb;
 
-	if (wire_hdr_parse(hdr + IB_GRH_LEN, wc->byte_len - IB_GRH_LEN, &off,
+	/* Shorter than GRH + wire header + Ethernet header: malformed, from
+	 * whoever sent it; the QP is fine. */
+	if (wc->byte_len < IB_GRH_LEN + WIRE_HDR_LEN ||
+	    wire_hdr_parse(hdr + IB_GRH_LEN, wc->byte_len - IB_GRH_LEN, &off,
 			   &frame_len) != WIRE_OK ||
-	    frame_len < VNET_ETH_HLEN || frame_len > d->max_frame) {
+	    frame_len < VNET_ETH_HLEN) {
 		DP_COUNT(d, drop_bad_wire, 1);
 		goto keep_all;
 	}
@@ -506,12 +549,14 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 			  : wc->slid == dp.dev->lid))
 		goto keep_all;
 
-	for (unsigned i = 0; i < w->nheads; i++)
-		caps[i] = d->pool[w->heads[i]].len;
-	nb = vnet_rx_spread(caps, w->nheads, d->g.vnet.hdr_len + frame_len,
-			    used);
-	if (nb == 0)
-		goto keep_all; /* cannot happen: the WR held the message */
+	nb = frame_len <= d->max_frame
+		     ? vnet_rx_spread(w->cap, w->nheads,
+				      d->g.vnet.hdr_len + frame_len, used)
+		     : 0;
+	if (nb == 0) {
+		rx_too_big(d, wc, frame_len);
+		goto keep_all;
+	}
 
 	/* The source MAC, for learning: bytes 6..11 of the frame. */
 	if (first->body_seg < first->nseg &&
@@ -562,8 +607,7 @@ static void rx_complete(struct dp_port *d, const struct ibv_wc *wc,
 		log_warn("port %s: receive %u completed, expected %u", d->name,
 			 idx, d->rx_tail);
 	d->rx_tail = (uint16_t)(idx + 1);
-	if (wc->status == IBV_WC_SUCCESS &&
-	    wc->byte_len >= IB_GRH_LEN + WIRE_HDR_LEN) {
+	if (wc->status == IBV_WC_SUCCESS) {
 		rx_deliver(d, w, wc, rx_hdr(d, idx));
 		return;
 	}

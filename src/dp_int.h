@@ -33,7 +33,8 @@
 /* Receive WRs a port tops up at once: fewer missing wait for the next
  * round, so a refill is worth its fixed cost. */
 #define DP_RX_REFILL_MIN 8u
-/* Guest RX chains one receive WR may span (mergeable buffers). */
+/* Guest RX chains one receive WR may span (mergeable buffers smaller
+ * than the segment's frame). */
 #define DP_RX_WR_HEADS 8u
 /* Segments one guest RX chain may have (Linux "big packets" without
  * mergeable buffers uses up to 19). */
@@ -87,10 +88,12 @@ struct dp_rx_head {
 };
 
 /* One posted receive WR: the pool indexes of the guest chains it
- * scatters into, in order. */
+ * scatters into, in order, and the bytes of each it lent the HCA (all of
+ * the chain unless the HCA's SGE limit cut it short). */
 struct dp_rx_wr {
 	uint8_t nheads;
 	uint16_t heads[DP_RX_WR_HEADS];
+	uint32_t cap[DP_RX_WR_HEADS];
 };
 
 /* What a started device lends the data path: its memory (registered),
@@ -160,6 +163,13 @@ struct dp_port {
 	struct dp_rx_head pool[DP_RX_POOL];
 
 	uint8_t *bounce;	/* one path-MTU buffer per TX slot */
+	/* The last SGE of every receive WR: room for the rest of a path-MTU
+	 * message, so that a message longer than the guest's buffers
+	 * completes (and is dropped, counted) instead of failing the QP.
+	 * Its content is never read. */
+	uint8_t *discard;
+	uint32_t discard_len;
+	bool mtu_mismatch_logged; /* a peer above the segment MTU, once */
 	bool broken;		/* a hostile ring: stopped until restart */
 	uint64_t qp_recoveries;
 	uint64_t mrs_registered, mrs_deregistered;

@@ -41,7 +41,7 @@ static void release_ah(const struct fdb_entry *e, void *arg)
 static size_t scratch_size(void)
 {
 	return (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT +
-	       (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;
+	       (size_t)(DP_TX_INFLIGHT + 1) * dp.dev->mtu_bytes;
 }
 
 /* ---- requests executed on the core ----------------------------------------- */
@@ -219,6 +219,8 @@ int dp_port_create(struct port *p)
 	memset(d->scratch, 0, scratch_size());
 	d->bounce = d->scratch +
 		    (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT;
+	d->discard = d->bounce + (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;
+	d->discard_len = dp.dev->mtu_bytes;
 	d->scratch_mr = ib_reg_mr(dp.dev, d->scratch, scratch_size(), what);
 	if (!d->scratch_mr) {
 		err = -errno;

@@ -21,6 +21,13 @@ scenarios:
   adaptive   poll_mode = adaptive: frames pass both ways, and an idle
              polling core sleeps (CQ events, guest kicks and control
              requests wake it)
+  rxlayouts  every receive layout the virtio spec allows is served: no
+             mergeable buffers (1526-byte and small buffers), mergeable
+             256-byte buffers, a small ring; nothing is called hostile,
+             what does not fit a guest's buffers is a counted drop
+  peers      a remote peer's short datagrams (0..7 bytes) and frames above
+             the segment MTU are counted drops; the port's QP is never
+             reset and traffic continues
   faults     fabric faults (ibemu): a QP forced to error is recovered; an
              ibv_reg_mr failure (low memlock) leaves that port down and the
              other port running; total loss heals; a remote daemon killed
@@ -29,6 +36,7 @@ Every wait is bounded; everything started is stopped on exit.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +104,7 @@ class Test:
         self.ibvhostd = os.path.join(self.build, "daemon", "ibvhostd")
         self.ctl = os.path.join(self.build, "daemon", "ibvhostctl")
         self.vhu = os.path.join(self.build, "tests", "vhu", "vhu-frontend")
+        self.ud_peer = os.path.join(self.build, "tests", "peer", "ud-peer")
         self.ibemu_stat = os.path.join(self.build, "tests", "ibemu",
                                        "ibemu_stat")
         self.dir = tempfile.mkdtemp(prefix="ibvhostd-dp-")
@@ -476,7 +485,121 @@ def scenario_adaptive(t):
           "each way after waking" % ", ".join(cpu))
 
 
+NO_MRG = "0x16000000b"  # vhu-frontend's default features less MRG_RXBUF
+
+
+def port_ok(h, p):
+    i = h.port(p)["ib"]
+    check(not i["broken"] and i["qp_recoveries"] == 0,
+          "%s on %s: broken %s, QP recoveries %d" % (p, h.name, i["broken"],
+                                                   i["qp_recoveries"]))
+
+
+def scenario_rxlayouts(t):
+    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}])
+    mtu = b.port("b1")["ib"]["mtu"]
+    n = 300
+    # MRG_RXBUF off, buffers of exactly header + largest frame: each WR
+    # is one buffer, full-size frames arrive.
+    r = t.send_recv(a, "a1", b, "b1", n, size=mtu + 14, recv_extra=(
+        "--features", NO_MRG, "--rx-buf", str(12 + mtu + 14)))[0]
+    port_ok(b, "b1")
+    check(r["rx_max_num_buffers"] <= 1, "num_buffers > 1 without "
+          "MRG_RXBUF: %s" % r)
+    # Mergeable 256-byte buffers: a full frame spans several.
+    r = t.send_recv(a, "a1", b, "b1", n, size=mtu + 14, recv_extra=(
+        "--rx-buf", "256"))[0]
+    check(r["rx_max_num_buffers"] >= (12 + mtu + 14 + 255) // 256,
+          "full frames in 256-byte buffers used %d buffers" %
+          r["rx_max_num_buffers"])
+    port_ok(b, "b1")
+    # MRG_RXBUF off with buffers for a 500-byte MTU: frames that fit are
+    # delivered; larger ones are the guest's choice to refuse, counted as
+    # too big, and the port goes on.
+    small = ("--features", NO_MRG, "--mtu", "500", "--rx-buf", "530")
+    t.send_recv(a, "a1", b, "b1", n, size=514, recv_extra=small)
+    big0 = b.counters("b1")["drop_too_big"]
+    rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=6,
+                    extra=small)
+    t.wait_running(b, "b1")
+    s = t.frontend("a1", "send", "--count", 50, "--size", 1000,
+                   "--dst", MAC["b1"], "--rate", 2000)
+    t.result(s)
+    wait_for(lambda: b.counters("b1")["drop_too_big"] - big0 == 50,
+             "50 frames too big for b1's buffers counted")
+    check(t.result(rp)["received"] == 0, "b1 received a frame larger "
+          "than its buffers")
+    port_ok(b, "b1")
+    t.send_recv(a, "a1", b, "b1", n, size=514, recv_extra=small)
+    # A 256-entry ring: (nearly) every buffer is a posted receive, so UD
+    # finds one for each frame of a burst.
+    rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=8,
+                    extra=("--ring", "256"))
+    t.wait_running(b, "b1")
+    wait_for(lambda: b.port("b1")["ib"]["rx_posted_wrs"] >= 240,
+             "b1 to post its 256 RX buffers")
+    posted = b.port("b1")["ib"]["rx_posted_wrs"]
+    t.result(rp)
+    port_ok(b, "b1")
+    check(b.proc.poll() is None, "ibvhostd B died")
+    print("rxlayouts: %d frames each with no mergeable buffers (full "
+          "size, and 500-byte buffers: 50 larger frames counted too big), "
+          "with 256-byte mergeable buffers; 256-entry ring posts %d "
+          "receives; no port broken" % (n, posted))
+
+
+def scenario_peers(t):
+    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}])
+    ib = b.port("b1")["ib"]
+    mtu = ib["mtu"]
+    rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=20)
+    t.wait_running(b, "b1")
+
+    def peer(size, count, shape):
+        r = subprocess.run(
+            ["taskset", "-c", "0", t.ud_peer, "--lid", str(b.lid),
+             "--qpn", ib["qpn"], "--qkey", "0x0b1e0001", "--size",
+             str(size), "--count", str(count), "--shape", shape,
+             "--dst", MAC["b1"]],
+            capture_output=True, text=True, env=t.daemon_env,
+            timeout=TIMEOUT)
+        check(r.returncode == 0, "ud-peer: %s %s" % (r.stdout, r.stderr))
+
+    c0 = b.counters("b1")
+    for size in (0, 1, 7):
+        peer(size, 5, "raw")
+    wait_for(lambda: b.counters("b1")["drop_bad_wire"] -
+             c0["drop_bad_wire"] == 15, "15 short datagrams counted")
+    port_ok(b, "b1")
+    # A host whose segment MTU is larger: frames above ours.
+    peer(mtu + 14 + 1000, 20, "frame")
+    wait_for(lambda: b.counters("b1")["drop_too_big"] -
+             c0["drop_too_big"] == 20, "20 frames above the MTU counted")
+    log = b.log_text()
+    check(re.search(r"b1: a \d+-byte frame from LID \d+ QPN 0x[0-9a-f]+ "
+                    r"exceeds this port's", log) and
+          log.count("exceeds this port's") == 1,
+          "the MTU mismatch was not logged once with the sender")
+    port_ok(b, "b1")
+    # A frame that fits is delivered as from any host.
+    rx0 = b.counters("b1")["rx_frames"]
+    peer(600, 1, "frame")
+    wait_for(lambda: b.counters("b1")["rx_frames"] == rx0 + 1,
+             "the peer's 600-byte frame delivered to b1")
+    rp.terminate()
+    r = t.result(rp)
+    check(r["received"] == 1, "b1's guest did not get the peer's frame: "
+          "%s" % r)
+    t.send_recv(a, "a1", b, "b1", 300)
+    port_ok(b, "b1")
+    print("peers: 15 datagrams of 0..7 bytes and 20 frames of %d bytes "
+          "dropped and counted, QP never reset, traffic continued"
+          % (mtu + 14 + 1000))
+
+
 SCENARIOS = {
+    "rxlayouts": scenario_rxlayouts,
+    "peers": scenario_peers,
     "adaptive": scenario_adaptive,
     "csum": scenario_csum,
     "faults": scenario_faults,

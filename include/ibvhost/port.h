@@ -53,7 +53,9 @@ struct port_vring {
  * drops before they reach a port (another segment's Q_Key, no receive
  * posted) are counted by the HCA, per device: see show-stats. rx_starved
  * counts the times the port ran out of posted receives because the guest
- * had given no RX buffers (frames arriving then are lost). */
+ * had given no RX buffers (frames arriving then are lost). drop_too_big
+ * counts frames above the port's MTU in both directions (a guest's, or a
+ * peer's whose host uses a larger segment MTU). */
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
 	X(rx_starved) X(drop_too_big) X(drop_bad_desc)                         \
