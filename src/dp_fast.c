@@ -279,6 +279,7 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 	idx = d->free_list[--d->n_free];
 	h = &d->pool[idx];
 	head = vq_avail_head(&d->g.rxq, 0);
+	h->avail_pos = d->g.rxq.last_avail_idx;
 	err = vq_walk_chain(&d->g.rxq, &d->g.mem, head, VQ_DIR_RX, h->segs,
 			    DP_RX_HEAD_SEGS, &chain);
 	vq_avail_consume(&d->g.rxq, 1);
@@ -649,18 +650,51 @@ static void publish(struct dp_port *d)
 	}
 }
 
+/* The device stops: every chain we hold (all of them are spares once the
+ * WRs have flushed) was never filled. Those the ring gave us last are
+ * handed back by rewinding the avail index, so the guest keeps them as
+ * posted buffers; a chain older than one the guest already got back
+ * cannot be rewound past and is returned as used with length 0 (only
+ * with mergeable buffers smaller than a frame, where a WR's unused chain
+ * may wait behind a later WR). */
+static void rx_give_back(struct dp_port *d)
+{
+	/* Held chains by distance from the avail index: bit k-1 = the k-th
+	 * newest entry. The tail that can be rewound is at most n long. */
+	uint64_t held[DP_RX_POOL / 64] = { 0 };
+	uint16_t n = spare_count(d), rewind = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct dp_rx_head *h =
+			&d->pool[d->spare[(d->spare_tail + i) & POOL_MASK]];
+		uint16_t k = (uint16_t)(d->g.rxq.last_avail_idx - h->avail_pos);
+
+		if (k >= 1 && k <= DP_RX_POOL)
+			held[(k - 1) / 64] |= 1ull << ((k - 1) % 64);
+	}
+	while (rewind < n && (held[rewind / 64] >> (rewind % 64)) & 1)
+		rewind++;
+	for (uint16_t i = 0; i < n; i++) {
+		const struct dp_rx_head *h =
+			&d->pool[d->spare[(d->spare_tail + i) & POOL_MASK]];
+		uint16_t k = (uint16_t)(d->g.rxq.last_avail_idx - h->avail_pos);
+
+		if (k == 0 || k > rewind) {
+			vq_used_put(&d->g.rxq, h->id, 0);
+			d->rx_dirty = true;
+		}
+	}
+	vq_avail_rewind(&d->g.rxq, rewind);
+	d->spare_tail = d->spare_head;
+	DP_COUNT(d, rx_returned_empty, n - rewind);
+}
+
 void dp_port_finish_drain(struct dp_port *d)
 {
 	bool to_idle = d->stop_requested || d->broken;
 
 	if (to_idle) {
-		/* The device stops: chains we hold go back unused. */
-		while (spare_count(d)) {
-			uint16_t hi = d->spare[d->spare_tail++ & POOL_MASK];
-
-			vq_used_put(&d->g.rxq, d->pool[hi].id, 0);
-			d->rx_dirty = true;
-		}
+		rx_give_back(d);
 		publish(d);
 	}
 	if (ib_qp_to_reset(d->qp, d->name) == 0 &&

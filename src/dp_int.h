@@ -77,6 +77,7 @@ enum dp_port_state {
 /* A guest RX chain popped from the avail ring and not yet used. */
 struct dp_rx_head {
 	uint16_t id;
+	uint16_t avail_pos; /* the avail ring entry it came from */
 	uint8_t nseg;
 	/* Where the frame starts when this chain comes first in a WR (after
 	 * the virtio-net header the daemon writes): segs[body_seg] +

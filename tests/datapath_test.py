@@ -334,6 +334,11 @@ def scenario_drops(t):
     t.send_recv(a, "a1", b, "b1", 200)
     check("a2: TX queue" in a.log_text() or "a2: RX queue" in a.log_text(),
           "the bad descriptor was not logged")
+    # The RX buffers a2 had lent the HCA were never filled: they stay the
+    # guest's posted buffers (avail index rewound), none comes back empty.
+    check(a.counters("a2")["rx_returned_empty"] == 0,
+          "a2 got RX buffers back as empty used entries: %s" %
+          a.counters("a2"))
     print("drops: oversized, spoofed and hostile descriptor counted; "
           "traffic continued")
 

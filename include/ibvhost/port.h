@@ -55,11 +55,14 @@ struct port_vring {
  * counts the times the port ran out of posted receives because the guest
  * had given no RX buffers (frames arriving then are lost). drop_too_big
  * counts frames above the port's MTU in both directions (a guest's, or a
- * peer's whose host uses a larger segment MTU). */
+ * peer's whose host uses a larger segment MTU). rx_returned_empty counts
+ * RX buffers given back unfilled as used entries of length 0 when the
+ * device stopped (those that could not be left in the ring). */
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
 	X(rx_starved) X(drop_too_big) X(drop_bad_desc)                         \
-	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)
+	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)    \
+	X(rx_returned_empty)
 
 struct port_counters {
 #define PORT_COUNTER_FIELD(name) uint64_t name;

@@ -220,6 +220,14 @@ static inline void vq_avail_consume(struct vq_ring *r, uint16_t n)
 	r->last_avail_idx = (uint16_t)(r->last_avail_idx + n);
 }
 
+/* Give back the last `n` consumed heads, which the device did not use:
+ * they are consumed again next (by this device or, through the index
+ * handed back at GET_VRING_BASE, by the next one). */
+static inline void vq_avail_rewind(struct vq_ring *r, uint16_t n)
+{
+	r->last_avail_idx = (uint16_t)(r->last_avail_idx - n);
+}
+
 /* Direction of a chain, as the device sees it. */
 enum vq_dir {
 	VQ_DIR_TX = 0, /* guest → device: every descriptor device-readable */
