@@ -766,10 +766,12 @@ bool dp_core_round(struct dp_core *core)
 
 		if (d->state != DP_RUNNING)
 			continue;
-		work += port_tx(d);
+		/* Receive credits first: a frame that finds no posted
+		 * receive is lost without trace (UD). */
 		if ((uint16_t)(d->rx_head - d->rx_tail) <=
 		    DP_RX_WRS - DP_RX_REFILL_MIN)
 			work += dp_port_refill_rx(d);
+		work += port_tx(d);
 	}
 	return dp_core_poll_cq(core) > 0 || work > 0;
 }
