@@ -449,7 +449,28 @@ unsigned dp_port_refill_rx(struct dp_port *d)
 	return nwr;
 }
 
-static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
+/* False if smac is a local port's configured MAC and the frame did not
+ * come from that port's QP: a remote peer impersonating a guest of this
+ * host (it would pull that guest's unicast traffic onto the fabric). */
+static bool rx_src_allowed(const struct dp_port *d, const struct ibv_wc *wc,
+			   const uint8_t *sgid, const uint8_t smac[6])
+{
+	uint64_t key = dp_local_mac_key(smac);
+	bool from_here = dp.dev->roce
+				 ? sgid && memcmp(sgid, dp.dev->gid.raw, 16) == 0
+				 : wc->slid == dp.dev->lid;
+
+	for (unsigned i = 0; i < CFG_PORTS_MAX; i++) {
+		const struct dp_local_mac *l = &d->seg->local[i];
+
+		if (__atomic_load_n(&l->key, __ATOMIC_ACQUIRE) == key)
+			return from_here && l->qpn == wc->src_qp;
+	}
+	return true;
+}
+
+/* Learn (or refresh) the sender; false if the frame must be dropped. */
+static bool rx_learn(struct dp_port *d, const struct ibv_wc *wc,
 		     const uint8_t *sgid, const uint8_t smac[6])
 {
 	struct fdb_addr a = { .lid = wc->slid, .qpn = wc->src_qp };
@@ -462,7 +483,9 @@ static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
 	if (d->learned.when_s == now && d->learned.qpn == wc->src_qp &&
 	    d->learned.lid == wc->slid &&
 	    memcmp(d->learned.mac, smac, 6) == 0 && !dp.dev->roce)
-		return;
+		return true;
+	if (!rx_src_allowed(d, wc, sgid, smac))
+		return false;
 	if (sgid)
 		memcpy(a.gid, sgid, 16);
 	enum fdb_learn_result r = fdb_learn(d->fdb, smac, &a, now, &e, &stale);
@@ -475,6 +498,7 @@ static void rx_learn(struct dp_port *d, const struct ibv_wc *wc,
 	d->learned.lid = wc->slid;
 	d->learned.qpn = wc->src_qp;
 	d->learned.when_s = now;
+	return true;
 }
 
 /* The received frame's segments (past the virtio-net header) into out[]
@@ -569,7 +593,10 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		nf = rx_frame_segs(d, w, fseg, sizeof(fseg) / sizeof(fseg[0]));
 		vq_segs_read(fseg, nf, 6, smac, 6);
 	}
-	rx_learn(d, wc, sgid, smac);
+	if (!rx_learn(d, wc, sgid, smac)) {
+		DP_COUNT(d, drop_spoofed, 1);
+		goto keep_all;
+	}
 
 	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->g.vnet.guest_csum) {
 		/* The guest cannot take a partial checksum: complete it. */

@@ -177,13 +177,33 @@ struct dp_port {
 };
 
 /* A segment's multicast group, shared by the local ports of the segment. */
+/* A local port of the segment with a configured MAC: frames claiming
+ * that MAC as source are its own only if they come from its QP. */
+struct dp_local_mac {
+	uint64_t key; /* [atomic] MAC in the low 48 bits, bit 63 set; 0: free */
+	uint32_t qpn;
+};
+
 struct dp_segment {
 	char name[CFG_NAME_MAX];
 	uint32_t qkey;
 	uint8_t mgid[16];
 	unsigned refs;
 	struct ib_mcast *mc;
+	/* Written by the main thread (port create/destroy: qpn first, then
+	 * key with release; key cleared first), read by every core. */
+	struct dp_local_mac local[CFG_PORTS_MAX];
 };
+
+/* The MAC as a dp_local_mac key. */
+static inline uint64_t dp_local_mac_key(const uint8_t mac[6])
+{
+	uint64_t k = 1ull << 63;
+
+	for (unsigned i = 0; i < 6; i++)
+		k |= (uint64_t)mac[i] << (8 * i);
+	return k;
+}
 
 /* A request for a core, executed on its thread. */
 struct dp_request {

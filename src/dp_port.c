@@ -118,8 +118,35 @@ static struct dp_core *pick_core(void)
 	return best;
 }
 
+/* Publish (or withdraw) the port's configured MAC in its segment. */
+static void local_mac_set(struct dp_port *d, bool add)
+{
+	uint64_t key = dp_local_mac_key(d->mac);
+	struct dp_local_mac *free_slot = NULL;
+
+	if (!d->has_mac || !d->seg)
+		return;
+	for (unsigned i = 0; i < CFG_PORTS_MAX; i++) {
+		struct dp_local_mac *l = &d->seg->local[i];
+		uint64_t k = __atomic_load_n(&l->key, __ATOMIC_RELAXED);
+
+		if (!add && k == key && l->qpn == d->qp->qp_num) {
+			__atomic_store_n(&l->key, 0, __ATOMIC_RELEASE);
+			return;
+		}
+		if (add && k == 0 && !free_slot)
+			free_slot = l;
+	}
+	if (add && free_slot) {
+		free_slot->qpn = d->qp->qp_num;
+		__atomic_store_n(&free_slot->key, key, __ATOMIC_RELEASE);
+	}
+}
+
 static void port_release(struct dp_port *d)
 {
+	if (d->qp)
+		local_mac_set(d, false);
 	if (d->qp) {
 		if (d->seg && d->seg->mc)
 			ibv_detach_mcast(d->qp, &d->seg->mc->mgid,
@@ -262,6 +289,7 @@ int dp_port_create(struct port *p)
 		goto err;
 	}
 	p->dp = d;
+	local_mac_set(d, true);
 	log_info("port %s: QP 0x%x, Q_Key 0x%x, segment %s, MTU %u, polling "
 		 "core %u", d->name, d->qp->qp_num, d->qkey, d->seg->name,
 		 d->max_frame - VNET_FRAME_OVERHEAD, d->core->cpu);

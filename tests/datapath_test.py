@@ -554,18 +554,19 @@ def scenario_rxlayouts(t):
 
 
 def scenario_peers(t):
-    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}])
+    a, b = two_hosts(t, [{"name": "a1"}],
+                     [{"name": "b1"}, {"name": "b2", "mac": MAC["b2"]}])
     ib = b.port("b1")["ib"]
     mtu = ib["mtu"]
     rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=20)
     t.wait_running(b, "b1")
 
-    def peer(size, count, shape):
+    def peer(size, count, shape, qpn=ib["qpn"], src="02:00:00:00:99:99"):
         r = subprocess.run(
             ["taskset", "-c", "0", t.ud_peer, "--lid", str(b.lid),
-             "--qpn", ib["qpn"], "--qkey", "0x0b1e0001", "--size",
+             "--qpn", qpn, "--qkey", "0x0b1e0001", "--size",
              str(size), "--count", str(count), "--shape", shape,
-             "--dst", MAC["b1"]],
+             "--dst", MAC["b1"], "--src", src],
             capture_output=True, text=True, env=t.daemon_env,
             timeout=TIMEOUT)
         check(r.returncode == 0, "ud-peer: %s %s" % (r.stdout, r.stderr))
@@ -597,8 +598,26 @@ def scenario_peers(t):
           "%s" % r)
     t.send_recv(a, "a1", b, "b1", 300)
     port_ok(b, "b1")
+    # A remote peer claiming b2's configured MAC, towards b1: dropped as
+    # spoofed, never learned (b1's unicast to b2 would go to the peer).
+    rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=20)
+    t.wait_running(b, "b1")
+    sp0 = b.counters("b1")["drop_spoofed"]
+    peer(200, 10, "frame", src=MAC["b2"])
+    wait_for(lambda: b.counters("b1")["drop_spoofed"] - sp0 == 10,
+             "10 frames with b2's MAC from a remote peer counted spoofed")
+    rp.terminate()
+    check(t.result(rp)["received"] == 0, "b1's guest got a spoofed frame")
+    check(MAC["b2"] not in b.fdb("b1"), "b1 learned b2's MAC from a remote "
+          "peer: %s" % b.fdb("b1").get(MAC["b2"]))
+    # b2's own frames teach b1 where b2 is.
+    t.send_recv(b, "b2", b, "b1", 50)
+    e = b.fdb("b1").get(MAC["b2"])
+    check(e and e["qpn"] == b.port("b2")["ib"]["qpn"] and e["lid"] == b.lid,
+          "b1 did not learn b2 at b2's QP: %s" % e)
     print("peers: 15 datagrams of 0..7 bytes and 20 frames of %d bytes "
-          "dropped and counted, QP never reset, traffic continued"
+          "dropped and counted, QP never reset, traffic continued; 10 "
+          "frames claiming a local port's MAC dropped, not learned"
           % (mtu + 14 + 1000))
 
 

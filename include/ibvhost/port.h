@@ -55,7 +55,10 @@ struct port_vring {
  * counts the times the port ran out of posted receives because the guest
  * had given no RX buffers (frames arriving then are lost). drop_too_big
  * counts frames above the port's MTU in both directions (a guest's, or a
- * peer's whose host uses a larger segment MTU). rx_returned_empty counts
+ * peer's whose host uses a larger segment MTU). drop_spoofed
+ * counts frames with a wrong source MAC both ways (a guest's not its
+ * configured MAC; a remote peer's claiming a local port's configured MAC).
+ * rx_returned_empty counts
  * RX buffers given back unfilled as used entries of length 0 when the
  * device stopped (those that could not be left in the ring). */
 #define PORT_COUNTERS(X)                                                       \
