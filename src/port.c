@@ -143,13 +143,16 @@ struct port *port_add(const struct cfg *cfg, const struct cfg_port *pc)
 	p->seg = *seg;
 	p->offered_features = port_offered_features(pc);
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->life_lock, NULL);
 	p->state = PORT_WAITING;
 	p->vid = -1;
+	p->life.vid = -1;
 
 	pthread_mutex_lock(&table_lock);
 	if (table_n == CFG_PORTS_MAX) {
 		pthread_mutex_unlock(&table_lock);
 		pthread_mutex_destroy(&p->lock);
+		pthread_mutex_destroy(&p->life_lock);
 		free(p);
 		return NULL;
 	}
@@ -171,6 +174,7 @@ void port_remove(struct port *p)
 	}
 	pthread_mutex_unlock(&table_lock);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->life_lock);
 	free(p);
 }
 
@@ -230,7 +234,7 @@ void port_note_connected(struct port *p, int vid)
 	pthread_mutex_unlock(&p->lock);
 }
 
-void port_note_running(struct port *p, uint64_t features,
+void port_note_running(struct port *p, int vid, uint64_t features,
 		       uint64_t protocol_features, uint16_t mtu,
 		       const struct port_mem_region *regions, unsigned n_regions,
 		       const struct port_vring *vrings, unsigned n_vrings)
@@ -240,6 +244,10 @@ void port_note_running(struct port *p, uint64_t features,
 	if (n_vrings > PORT_VRINGS_MAX)
 		n_vrings = PORT_VRINGS_MAX;
 	pthread_mutex_lock(&p->lock);
+	if (p->vid != vid) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	p->features = features;
 	p->protocol_features = protocol_features;
 	p->mtu = mtu;
@@ -256,9 +264,13 @@ void port_note_running(struct port *p, uint64_t features,
 	pthread_mutex_unlock(&p->lock);
 }
 
-void port_note_stopped(struct port *p)
+void port_note_stopped(struct port *p, int vid)
 {
 	pthread_mutex_lock(&p->lock);
+	if (p->vid != vid) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	p->n_regions = 0;
 	memset(p->regions, 0, sizeof(p->regions));
 	for (unsigned i = 0; i < p->n_vrings; i++)
@@ -268,20 +280,28 @@ void port_note_stopped(struct port *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
-void port_note_vring(struct port *p, unsigned queue, bool enabled)
+void port_note_vring(struct port *p, int vid, unsigned queue, bool enabled)
 {
 	if (queue >= PORT_VRINGS_MAX)
 		return;
 	pthread_mutex_lock(&p->lock);
+	if (p->vid != vid) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	p->vrings[queue].enabled = enabled;
 	if (p->n_vrings <= queue)
 		p->n_vrings = queue + 1;
 	pthread_mutex_unlock(&p->lock);
 }
 
-void port_note_disconnected(struct port *p)
+bool port_note_disconnected(struct port *p, int vid)
 {
 	pthread_mutex_lock(&p->lock);
+	if (vid >= 0 && p->vid != vid) {
+		pthread_mutex_unlock(&p->lock);
+		return false;
+	}
 	p->vid = -1;
 	p->state = PORT_WAITING;
 	p->features = 0;
@@ -292,6 +312,7 @@ void port_note_disconnected(struct port *p)
 	memset(p->regions, 0, sizeof(p->regions));
 	memset(p->vrings, 0, sizeof(p->vrings));
 	pthread_mutex_unlock(&p->lock);
+	return true;
 }
 
 void port_get_info(struct port *p, struct port_info *out)

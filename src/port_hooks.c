@@ -57,8 +57,6 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 	}
 	free(mem);
 
-	/* librte_vhost reports an external backend ready as soon as one
-	 * ring is: wait for both, quietly (device_ready comes again). */
 	if (rte_vhost_get_vring_num(vid) < 2)
 		return -EAGAIN;
 	for (uint16_t q = 0; q < 2; q++) {
@@ -86,7 +84,7 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 	return 0;
 }
 
-int port_hook_device_ready(struct port *p, int vid)
+static int start_data_path(struct port *p, int vid)
 {
 	struct dp_device *dev;
 	int rc;
@@ -111,35 +109,146 @@ int port_hook_device_ready(struct port *p, int vid)
 	return rc;
 }
 
-void port_hook_device_stop(struct port *p, int vid)
+static void stop_data_path(struct port *p, int vid)
 {
 	struct dp_vring final[2];
 
 	if (!dp_port_stop(p, final) || vid < 0)
 		return;
+	/* We walk the rings ourselves: GET_VRING_BASE must report where we
+	 * are, not librte_vhost's own (unmoved) indexes. */
 	for (uint16_t q = 0; q < 2; q++)
 		rte_vhost_set_vring_base(vid, q, final[q].last_avail_idx,
 					 final[q].last_used_idx);
 }
 
-void port_hook_vring_state(struct port *p, int vid, uint16_t queue,
-			   bool enabled)
+/* The one place a port's data path starts and stops: make it run iff the
+ * owning connection's device is entirely usable. Caller holds life_lock.
+ * Returns 0, or why it could not start. */
+static int life_sync(struct port *p)
 {
-	/* A ring the frontend disables must not be touched any more: stop
-	 * the port (both rings), the next device_ready restarts it. */
-	if (queue >= 2)
-		return;
-	if (!enabled) {
-		port_hook_device_stop(p, vid);
-		return;
+	const struct port_life *l = &p->life;
+	bool want = l->vid >= 0 && l->device && l->ring[0] && l->ring[1] &&
+		    !l->mem_changing && vhost_guard_mem_ok(l->vid);
+
+	if (want == dp_port_started(p))
+		return 0;
+	if (!want) {
+		stop_data_path(p, l->vid);
+		return 0;
 	}
-	/* Enabled again on a device librte_vhost still runs: it will not
-	 * call device_ready a second time, so restart here. */
-	pthread_mutex_lock(&p->lock);
-	bool running = p->state == PORT_RUNNING && p->vid == vid;
-	pthread_mutex_unlock(&p->lock);
-	if (running && !dp_port_started(p) &&
-	    port_hook_device_ready(p, vid) != 0)
-		log_err("port %s: cannot restart after ring %u was enabled",
-			p->cfg.name, queue);
+	return start_data_path(p, l->vid);
+}
+
+int port_hook_connected(struct port *p, int vid)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid >= 0 && p->life.vid != vid) {
+		/* The accepted socket is live; any other live one means the
+		 * owner is still there. If the owner has hung up and only
+		 * waits to be torn down, the new connection takes over. */
+		if (vhost_guard_live_connections(p->cfg.socket_path) > 1) {
+			log_warn("port %s: a frontend is already connected "
+				 "(device %d): refusing another connection "
+				 "(device %d)", p->cfg.name, p->life.vid, vid);
+			rc = -EBUSY;
+			goto out;
+		}
+		log_info("port %s: device %d hung up; device %d takes over",
+			 p->cfg.name, p->life.vid, vid);
+		p->life.device = false;
+		life_sync(p);
+	}
+	p->life = (struct port_life){ .vid = vid };
+out:
+	pthread_mutex_unlock(&p->life_lock);
+	return rc;
+}
+
+void port_hook_disconnected(struct port *p, int vid)
+{
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid == vid) {
+		p->life.device = false;
+		life_sync(p);
+		p->life = (struct port_life){ .vid = -1 };
+	}
+	pthread_mutex_unlock(&p->life_lock);
+}
+
+int port_hook_device_ready(struct port *p, int vid)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid != vid) {
+		rc = -EBUSY;
+	} else if (!p->life.ring[0] || !p->life.ring[1]) {
+		rc = -EAGAIN; /* librte_vhost reports ready with one ring */
+	} else {
+		p->life.device = true;
+		rc = life_sync(p);
+		if (rc != 0)
+			p->life.device = false;
+	}
+	pthread_mutex_unlock(&p->life_lock);
+	return rc;
+}
+
+void port_hook_device_stop(struct port *p, int vid)
+{
+	pthread_mutex_lock(&p->life_lock);
+	if (vid < 0 || p->life.vid == vid) {
+		p->life.device = false;
+		life_sync(p);
+	}
+	pthread_mutex_unlock(&p->life_lock);
+}
+
+void port_hook_vring_state(struct port *p, int vid, uint16_t queue,
+			   bool ready)
+{
+	if (queue >= 2)
+		return; /* only one queue pair is offered */
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid == vid) {
+		p->life.ring[queue] = ready;
+		if (life_sync(p) != 0)
+			log_err("port %s: cannot restart after ring %u became "
+				"ready", p->cfg.name, queue);
+	}
+	pthread_mutex_unlock(&p->life_lock);
+}
+
+void port_hook_mem_changing(struct port *p, int vid)
+{
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid == vid) {
+		if (dp_port_started(p))
+			log_info("port %s: memory table changes on a running "
+				 "device: quiescing the data path", p->cfg.name);
+		p->life.mem_changing = true;
+		life_sync(p);
+	}
+	pthread_mutex_unlock(&p->life_lock);
+}
+
+void port_hook_mem_changed(struct port *p, int vid)
+{
+	pthread_mutex_lock(&p->life_lock);
+	if (p->life.vid == vid) {
+		bool was = p->life.device;
+
+		p->life.mem_changing = false;
+		int rc = life_sync(p);
+		if (rc == 0 && was && dp_port_started(p))
+			log_info("port %s: data path restarted on the new "
+				 "memory table", p->cfg.name);
+		else if (rc != 0)
+			log_err("port %s: cannot restart on the new memory "
+				"table: %s", p->cfg.name, strerror(-rc));
+	}
+	pthread_mutex_unlock(&p->life_lock);
 }

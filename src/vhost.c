@@ -155,8 +155,12 @@ static int cb_new_connection(int vid)
 
 	if (!p)
 		return -1;
-	if (vhost_guard_attach(p, vid) != 0)
+	if (port_hook_connected(p, vid) != 0)
 		return -1;
+	if (vhost_guard_attach(p, vid) != 0) {
+		port_hook_disconnected(p, vid);
+		return -1;
+	}
 	port_note_connected(p, vid);
 	log_info("port %s: frontend connected (device %d)", p->cfg.name, vid);
 	return 0;
@@ -166,10 +170,13 @@ static void cb_destroy_connection(int vid)
 {
 	struct port *p = port_of_vid(vid);
 
+	if (p) {
+		/* The owner's data path stops before its memory goes. */
+		port_hook_disconnected(p, vid);
+	}
 	vhost_guard_detach(vid);
-	if (!p)
+	if (!p || !port_note_disconnected(p, vid))
 		return;
-	port_note_disconnected(p);
 	log_info("port %s: frontend disconnected, waiting", p->cfg.name);
 }
 
@@ -223,17 +230,17 @@ static int cb_new_device(int vid)
 		if (rte_vhost_get_vhost_vring(vid, (uint16_t)i, &vr) == 0)
 			vrings[i].size = vr.size;
 	}
-	port_note_running(p, features, pfeatures, mtu, regions, nreg, vrings, nvr);
+	port_note_running(p, vid, features, pfeatures, mtu, regions, nreg, vrings, nvr);
 	int rc = port_hook_device_ready(p, vid);
 	if (rc == -EAGAIN) {
 		log_debug("port %s: rings not all set up yet", p->cfg.name);
-		port_note_stopped(p);
+		port_note_stopped(p, vid);
 		return -1;
 	}
 	if (rc < 0) {
 		log_err("port %s: data path refused the device: %s", p->cfg.name,
 			strerror(-rc));
-		port_note_stopped(p);
+		port_note_stopped(p, vid);
 		return -1;
 	}
 	log_info("port %s: running, features 0x%" PRIx64 ", %u memory region(s), %u ring(s)",
@@ -250,7 +257,7 @@ static void cb_destroy_device(int vid)
 	/* Data path first: it must stop touching guest memory before the
 	 * table is forgotten and librte_vhost unmaps it. */
 	port_hook_device_stop(p, vid);
-	port_note_stopped(p);
+	port_note_stopped(p, vid);
 	log_info("port %s: device stopped", p->cfg.name);
 }
 
@@ -260,11 +267,7 @@ static int cb_vring_state_changed(int vid, uint16_t queue, int enable)
 
 	if (!p)
 		return -1;
-	port_note_vring(p, queue, enable != 0);
-	/* librte_vhost keeps stale ring pointers after a failed memory-table
-	 * change: never start the data path on them. */
-	if (enable && !vhost_guard_mem_ok(vid))
-		return 0;
+	port_note_vring(p, vid, queue, enable != 0);
 	port_hook_vring_state(p, vid, queue, enable != 0);
 	log_debug("port %s: ring %u %s", p->cfg.name, queue,
 		  enable ? "enabled" : "disabled");
@@ -424,7 +427,7 @@ void vhost_port_stop(struct port *p)
 	if (rte_vhost_driver_unregister(path) != 0)
 		log_warn("port %s: unregistering %s failed", p->cfg.name, path);
 	p->registered = false;
-	port_note_disconnected(p);
+	port_note_disconnected(p, -1);
 	if (p->cfg.mode == CFG_PORT_SERVER && lstat(path, &st) == 0 &&
 	    S_ISSOCK(st.st_mode) && unlink(path) != 0)
 		log_warn("port %s: cannot remove %s: %s", p->cfg.name, path,

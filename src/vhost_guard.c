@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -96,7 +98,6 @@ struct guard_dev {
 	bool attached;
 	bool have_mem;	     /* librte_vhost holds a table we accepted */
 	bool mem_pending;    /* SET_MEM_TABLE handed on, outcome not seen yet */
-	bool restart;	     /* the data path ran before the change */
 	bool broken;	     /* a table change failed: drop on next message */
 	unsigned nregions;
 	struct guard_region regions[GUARD_MAX_FDS];
@@ -304,12 +305,7 @@ static enum rte_vhost_msg_result guard_pre(int vid, void *msg)
 			return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 		/* librte_vhost unmaps the old table as soon as we return:
 		 * every work request pointing into it must be done first. */
-		g->restart = dp_port_started(g->port);
-		if (g->restart) {
-			log_info("port %s: memory table changes on a running device: quiescing the data path",
-				 g->port->cfg.name);
-			port_hook_device_stop(g->port, vid);
-		}
+		port_hook_mem_changing(g->port, vid);
 		g->have_mem = false;
 		g->mem_pending = true;
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
@@ -356,16 +352,7 @@ static enum rte_vhost_msg_result guard_post(int vid, void *msg)
 		g->regions[i].size = reg[i].memory_size;
 		g->regions[i].uaddr = reg[i].userspace_addr;
 	}
-	if (g->restart) {
-		g->restart = false;
-		int rc = port_hook_device_ready(g->port, vid);
-		if (rc == 0)
-			log_info("port %s: data path restarted on the new memory table",
-				 g->port->cfg.name);
-		else if (rc != -EAGAIN)
-			log_err("port %s: cannot restart on the new memory table: %s",
-				g->port->cfg.name, strerror(-rc));
-	}
+	port_hook_mem_changed(g->port, vid);
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 
@@ -389,17 +376,14 @@ static bool sun_path_is(const struct sockaddr_un *sa, socklen_t len,
 /* librte_vhost does not hand out the connection's fd. It is the one UNIX
  * stream socket of ours connected through the port's path: accepted on it
  * (server mode: local name = path, not listening) or connected to it
- * (client mode: peer name = path). Older connections of the same port
- * match too; they get the same timeouts. Returns how many were set. */
-static int set_connection_timeouts(const char *path)
+ * (client mode: peer name = path). Calls fn for each such socket (older
+ * connections of the port, not yet torn down, too); returns how many
+ * fn accepted, or -1. */
+static int for_each_connection(const char *path, bool (*fn)(int fd))
 {
-	struct timeval tv = {
-		.tv_sec = VHOST_GUARD_IO_TIMEOUT_MS / 1000,
-		.tv_usec = (VHOST_GUARD_IO_TIMEOUT_MS % 1000) * 1000,
-	};
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
-	int set = 0;
+	int n = 0;
 
 	if (!d)
 		return -1;
@@ -426,14 +410,36 @@ static int set_connection_timeouts(const char *path)
 			match = getpeername(fd, (struct sockaddr *)&sa, &len) == 0 &&
 				sun_path_is(&sa, len, path);
 		}
-		if (!match)
-			continue;
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-		    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0)
-			set++;
+		if (match && fn(fd))
+			n++;
 	}
 	closedir(d);
-	return set;
+	return n;
+}
+
+static bool set_timeouts(int fd)
+{
+	struct timeval tv = {
+		.tv_sec = VHOST_GUARD_IO_TIMEOUT_MS / 1000,
+		.tv_usec = (VHOST_GUARD_IO_TIMEOUT_MS % 1000) * 1000,
+	};
+
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0;
+}
+
+/* The peer has not hung up. */
+static bool is_live(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) == 0 ||
+	       !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+int vhost_guard_live_connections(const char *path)
+{
+	return for_each_connection(path, is_live);
 }
 
 int vhost_guard_attach(struct port *p, int vid)
@@ -452,7 +458,7 @@ int vhost_guard_attach(struct port *p, int vid)
 		return -1;
 	}
 	g->attached = true;
-	if (set_connection_timeouts(p->cfg.socket_path) <= 0)
+	if (for_each_connection(p->cfg.socket_path, set_timeouts) <= 0)
 		log_warn("port %s: connection socket not found: a frontend withholding a message's payload can stall all ports",
 			 p->cfg.name);
 	return 0;

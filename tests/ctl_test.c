@@ -123,8 +123,8 @@ static void test_show_ports_states(void **state)
 		{ .guest_phys_addr = 1 << 30, .size = 2 << 20, .host_user_addr = 0x7f0001000000ULL },
 	};
 	struct port_vring vr[2] = { { .size = 256 }, { .size = 256 } };
-	port_note_vring(a, 0, true);
-	port_note_running(a, (1ULL << 32) | (1ULL << 15), 0x3, 1500, reg, 2, vr, 2);
+	port_note_vring(a, 5, 0, true);
+	port_note_running(a, 5, (1ULL << 32) | (1ULL << 15), 0x3, 1500, reg, 2, vr, 2);
 	a->counters.tx_frames = 7;
 	r = call_ok("{\"args\":[\"a\"],\"cmd\":\"show-port\"}");
 	assert_string_equal(json_string_value(json_object_get(r, "state")), "running");
@@ -148,13 +148,13 @@ static void test_show_ports_states(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "device_starts")), 1);
 	json_decref(r);
 
-	port_note_stopped(a);
+	port_note_stopped(a, 5);
 	r = call_ok("{\"cmd\":\"show-port\",\"args\":[\"a\"]}");
 	assert_string_equal(json_string_value(json_object_get(r, "state")), "connected");
 	assert_int_equal(json_array_size(json_object_get(r, "memory_regions")), 0);
 	json_decref(r);
 
-	port_note_disconnected(a);
+	port_note_disconnected(a, 5);
 	r = call_ok("{\"cmd\":\"show-port\",\"args\":[\"a\"]}");
 	assert_string_equal(json_string_value(json_object_get(r, "state")), "waiting");
 	assert_int_equal(json_integer_value(json_object_get(r, "vid")), -1);

@@ -99,6 +99,17 @@ struct port {
 	uint64_t connects;	/* [lock] frontend connections so far */
 	uint64_t device_starts; /* [lock] times the device became RUNNING */
 
+	/* The device life cycle, owned by port_hooks (src/port_hooks.c),
+	 * under life_lock: which connection owns the port and what of its
+	 * device is usable. The data path runs exactly when all of it is. */
+	pthread_mutex_t life_lock;
+	struct port_life {
+		int vid;	   /* the owning connection, -1: none */
+		bool device;	   /* librte_vhost reported the device ready */
+		bool ring[2];	   /* RX, TX ready (addresses, fds, enabled) */
+		bool mem_changing; /* a memory table is being replaced */
+	} life;
+
 	struct port_counters counters; /* data path: single writer */
 	void *dp; /* data-path state, owned by the port hooks */
 	bool registered; /* main thread: socket registered with librte_vhost */
@@ -153,19 +164,23 @@ unsigned port_count(void);
 unsigned port_list(struct port **out, unsigned max);
 
 /* ---- state recorded by the vhost callbacks (any thread) ------------------- */
+/* For show-ports. Each note but connected names the connection (vid) it
+ * is about and is ignored unless that connection owns the port. */
 
 struct port *port_find_by_socket(const char *socket_path);
 void port_note_connected(struct port *p, int vid);
 /* The device is ready: record what was negotiated. */
-void port_note_running(struct port *p, uint64_t features,
+void port_note_running(struct port *p, int vid, uint64_t features,
 		       uint64_t protocol_features, uint16_t mtu,
 		       const struct port_mem_region *regions, unsigned n_regions,
 		       const struct port_vring *vrings, unsigned n_vrings);
 /* The device stopped (frontend gone, reset, or memory table change):
  * rings and memory table are no longer valid. */
-void port_note_stopped(struct port *p);
-void port_note_vring(struct port *p, unsigned queue, bool enabled);
-void port_note_disconnected(struct port *p);
+void port_note_stopped(struct port *p, int vid);
+void port_note_vring(struct port *p, int vid, unsigned queue,
+		     bool enabled);
+/* vid -1: whichever connection owns it. False if another owns it. */
+bool port_note_disconnected(struct port *p, int vid);
 
 void port_get_info(struct port *p, struct port_info *out);
 

@@ -50,6 +50,9 @@ void vhost_guard_detach(int vid);
 /* False while the device has no usable memory table (none yet, or a
  * refused or failed change): the data path must not start. */
 bool vhost_guard_mem_ok(int vid);
+/* Connections of the port's socket path whose peer has not hung up
+ * (including one just accepted), or -1. */
+int vhost_guard_live_connections(const char *path);
 /* Connections the guard dropped since start (all ports). */
 uint64_t vhost_guard_refused(void);
 

@@ -200,6 +200,18 @@ def run_case(t, a, b, case):
     if case in LIB_NACK_CASES:
         check(hr["nacks"] >= 1, "%s: no NACK" % case)
         seen.append("nack")
+    if case == "second-connection":
+        check(hr["note"] == "second connection refused" and
+              "refusing another connection" in log,
+              "%s: a second frontend got the port: %s" % (case, hr))
+        check(not hr["backend_closed"] and hr["used_written"][1] >= 1,
+              "%s: the first frontend lost its device: %s" % (case, hr))
+        seen.append("refused, first served")
+    if case == "ring-reenable-one":
+        check(hr["used_written"] == [0, 0],
+              "%s: the daemon served rings while RX was disabled: used "
+              "%s" % (case, hr["used_written"]))
+        seen.append("nothing served")
     if case == "rx-hdr-split3":
         written = hr["used_written"][0]
         seen.append("rx used %d" % written)

@@ -469,6 +469,51 @@ static int c_pipe_callfd(struct hctx *h)
 	return 0;
 }
 
+/* ---- life-cycle cases ------------------------------------------------------ */
+
+/* A second frontend on the running port's socket: it must be refused, and
+ * the first connection keeps its device (one TX frame is still served). */
+static int c_second_connection(struct hctx *h)
+{
+	static struct vhu_dev d2;
+	struct vhu_opts o2 = h->d.o;
+	int r = vhu_dev_connect(&d2, &o2);
+
+	if (r == 0)
+		r = vhu_dev_negotiate(&d2);
+	if (r == 0)
+		r = vhu_dev_set_mem_table(&d2);
+	bool refused = r != 0 || vhu_peer_closed(&d2, OBSERVE_MS / 2);
+	snprintf(h->note, sizeof(h->note), "second connection %s",
+		 refused ? "refused" : "accepted");
+	vhu_dev_close(&d2);
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	set_desc(&h->d, 1, 0, f, h->d.hdr_len + 60, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
+/* Both rings disabled, then only TX enabled again, then a TX frame: the
+ * port must stay stopped (its RX ring is disabled), nothing is used. */
+static int c_ring_reenable_one(struct hctx *h)
+{
+	struct vhu_state_wire st;
+
+	for (unsigned q = 0; q < 2; q++) {
+		st = (struct vhu_state_wire){ q, 0 };
+		tally(h, vhu_request(&h->d, VHU_SET_VRING_ENABLE, &st,
+				     sizeof(st), NULL, 0, NULL));
+	}
+	st = (struct vhu_state_wire){ 1, 1 };
+	tally(h, vhu_request(&h->d, VHU_SET_VRING_ENABLE, &st, sizeof(st),
+			     NULL, 0, NULL));
+	h->used0[1] = vhu_vq_used_idx(&h->d.vq[1]);
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	set_desc(&h->d, 1, 0, f, h->d.hdr_len + 60, 0, 0);
+	tx_head(h, 0);
+	return 0;
+}
+
 static const struct hcase cases[] = {
 	{ "desc-out-of-range", "TX descriptor address outside every region", SETUP_RUNNING, false, c_desc_out_of_range },
 	{ "desc-straddle", "TX descriptor crossing the end of region 0", SETUP_RUNNING, false, c_desc_straddle },
@@ -494,6 +539,8 @@ static const struct hcase cases[] = {
 	{ "bad-msg-size", "SET_FEATURES whose header says 8192 bytes", SETUP_CONNECT, false, c_bad_msg_size },
 	{ "truncated-msg", "message header without its payload, connection held", SETUP_MEM, true, c_truncated_msg },
 	{ "pipe-callfd", "call fds are a pipe that is never read", SETUP_RUNNING, false, c_pipe_callfd },
+	{ "second-connection", "a second frontend connects to a running port", SETUP_RUNNING, false, c_second_connection },
+	{ "ring-reenable-one", "both rings disabled, TX enabled alone, a TX frame", SETUP_RUNNING, false, c_ring_reenable_one },
 };
 
 void vhu_hostile_list(void)
