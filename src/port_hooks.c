@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/virtio_ring.h>
+
 #include <rte_vhost.h>
 
 #include "ibvhost/dp.h"
@@ -32,6 +34,44 @@ int port_hook_port_added(struct port *p)
 void port_hook_port_removed(struct port *p)
 {
 	dp_port_destroy(p);
+}
+
+/* True if [hva, hva + len) lies inside one mapped region. */
+static bool ring_mapped(const struct dp_device *dev, uint64_t hva, uint64_t len)
+{
+	for (unsigned i = 0; i < dev->n_regions; i++) {
+		uint64_t lo = dev->regions[i].hva, sz = dev->regions[i].size;
+
+		if (hva >= lo && hva - lo <= sz && len <= sz - (hva - lo))
+			return true;
+	}
+	return false;
+}
+
+/* librte_vhost checks a ring's addresses for the size it had when they
+ * were translated; SET_VRING_NUM (or EVENT_IDX) may have grown it since.
+ * Check the geometry we will use against the memory table, every start. */
+static int ring_geometry_ok(struct port *p, const struct dp_device *dev,
+			    uint16_t q, const struct dp_vring *v)
+{
+	uint64_t n = v->size;
+	uint64_t ev = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX) ? 2 : 0;
+	const char *what = NULL;
+
+	if (n == 0 || n > 32768 || (n & (n - 1)))
+		what = "size is not a power of two up to 32768";
+	else if (!ring_mapped(dev, (uintptr_t)v->desc, 16 * n))
+		what = "descriptor table";
+	else if (!ring_mapped(dev, (uintptr_t)v->avail, 4 + 2 * n + ev))
+		what = "avail ring";
+	else if (!ring_mapped(dev, (uintptr_t)v->used, 4 + 8 * n + ev))
+		what = "used ring";
+	if (!what)
+		return 0;
+	log_err("port %s: ring %u of %u entries: %s %s; refusing the device",
+		p->cfg.name, q, v->size, what,
+		what[0] == 's' ? "" : "lies outside the memory table");
+	return -EINVAL;
 }
 
 static int collect_device(struct port *p, int vid, struct dp_device *dev)
@@ -80,6 +120,9 @@ static int collect_device(struct port *p, int vid, struct dp_device *dev)
 				"eventfd; refusing the device", p->cfg.name, q);
 			return -EINVAL;
 		}
+		int rc = ring_geometry_ok(p, dev, q, v);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

@@ -212,6 +212,10 @@ def run_case(t, a, b, case):
               "%s: the daemon served rings while RX was disabled: used "
               "%s" % (case, hr["used_written"]))
         seen.append("nothing served")
+    if case == "vring-num-grow":
+        check("lies outside the memory table" in log,
+              "%s: rings beyond the memory table not refused" % case)
+        seen.append("refused")
     if case == "rx-hdr-split3":
         written = hr["used_written"][0]
         seen.append("rx used %d" % written)

@@ -514,6 +514,48 @@ static int c_ring_reenable_one(struct hctx *h)
 	return 0;
 }
 
+/* The TX ring set up with 8 entries at the very end of region 0 (so
+ * librte_vhost checks its addresses for 8), then SET_VRING_NUM 32768
+ * and enable: rings that size would reach far past the region. */
+static int c_vring_num_grow(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	const struct vhu_region *r = &d->mem.r[0];
+	uint8_t *end = r->va + r->size;
+	struct vhu_state_wire st = { 1, 8 };
+	struct vhu_addr_wire a = {
+		.index = 1,
+		.desc = (uint64_t)(uintptr_t)(end - 512),
+		.avail = (uint64_t)(uintptr_t)(end - 256),
+		.used = (uint64_t)(uintptr_t)(end - 128),
+	};
+	uint64_t idx = 1;
+	int rc;
+
+	vhu_net_rx_refill(d);
+	if ((rc = vhu_dev_start_ring(d, 0)))
+		return rc;
+	tally(h, vhu_request(d, VHU_SET_VRING_NUM, &st, sizeof(st), NULL, 0,
+			     NULL));
+	st.num = 0;
+	tally(h, vhu_request(d, VHU_SET_VRING_BASE, &st, sizeof(st), NULL, 0,
+			     NULL));
+	tally(h, vhu_request(d, VHU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0,
+			     NULL));
+	tally(h, vhu_request(d, VHU_SET_VRING_CALL, &idx, 8, &d->vq[1].callfd,
+			     1, NULL));
+	tally(h, vhu_request(d, VHU_SET_VRING_KICK, &idx, 8, &d->vq[1].kickfd,
+			     1, NULL));
+	st = (struct vhu_state_wire){ 1, 32768 };
+	tally(h, vhu_request(d, VHU_SET_VRING_NUM, &st, sizeof(st), NULL, 0,
+			     NULL));
+	st.num = 1;
+	tally(h, vhu_request(d, VHU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0,
+			     NULL));
+	h->started = true;
+	return 0;
+}
+
 static const struct hcase cases[] = {
 	{ "desc-out-of-range", "TX descriptor address outside every region", SETUP_RUNNING, false, c_desc_out_of_range },
 	{ "desc-straddle", "TX descriptor crossing the end of region 0", SETUP_RUNNING, false, c_desc_straddle },
@@ -541,6 +583,7 @@ static const struct hcase cases[] = {
 	{ "pipe-callfd", "call fds are a pipe that is never read", SETUP_RUNNING, false, c_pipe_callfd },
 	{ "second-connection", "a second frontend connects to a running port", SETUP_RUNNING, false, c_second_connection },
 	{ "ring-reenable-one", "both rings disabled, TX enabled alone, a TX frame", SETUP_RUNNING, false, c_ring_reenable_one },
+	{ "vring-num-grow", "TX ring translated for 8 entries at a region end, then SET_VRING_NUM 32768", SETUP_MEM, false, c_vring_num_grow },
 };
 
 void vhu_hostile_list(void)
