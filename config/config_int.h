@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * config_int: helpers shared by the files of the config module only.
  * Each returns NULL on success or a description of what is wrong.

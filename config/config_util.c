@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * config_util: value parsing helpers and queries on a parsed config; see
  * include/ibvhost/config.h and config/config_int.h.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Forwarding database. See include/ibvhost/fdb.h.
  *
  * Layout: entries live in a fixed node array (their addresses never change,

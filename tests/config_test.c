@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Unit tests for config/: every accepted form and every error, with the
  * line number it must report. */
 #include <setjmp.h>

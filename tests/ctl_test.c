@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Unit tests for the control protocol: every command, every bad request. */
 #include <setjmp.h>
 #include <stdarg.h>

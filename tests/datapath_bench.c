@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Per-frame cost of the pure data-path blocks, single core, no I/O:
  * TX (avail count, walk, header parse/strip, wire header, used put,
  * publish and call decision per burst of 32), RX header write, and FDB

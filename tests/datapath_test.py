@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Data-path tests: two ibvhostd (two emulated hosts on one ibemu fabric),
 vhost-user frontends (tests/vhu's vhu-frontend) on their ports.
 

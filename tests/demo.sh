@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # The demo: install what is missing, build, then two ibvhostd (two emulated
 # hosts on an emulated InfiniBand fabric, tests/ibemu) each serving one
 # QEMU guest (TCG, Debian's kernel with its own virtio_net driver, a busybox

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Tests of include/ibvhost/fdb.h: learning, lookup, moves, static
  * entries, deletion, aging, eviction when full, iteration, counters, and
  * a randomized comparison against a trivial reference table. */

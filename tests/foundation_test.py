@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Integration tests for ibvhostd with real vhost-user frontends.
 
 usage: foundation_test.py SCENARIO BUILD_DIR

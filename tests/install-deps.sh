@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # Install every Debian 12 package that building, testing and the demo need
 # (including those of the data-path, end-to-end and hardening tests).
 # Quick no-op when all of them are installed already.

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # The test command: install what is needed, build with warnings as errors,
 # run every registered test. Ends with meson test's summary.
 #

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Helpers shared by the Python test scripts (foundation, datapath, e2e,
 hardening, softroce guest, bench): failures, bounded waits, ibvhostctl
 --json calls, and cleanup of processes and DPDK EAL runtime directories.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Tests of include/ibvhost/vnet.h: virtio-net header size, TX parse and
  * strip, RX header write over small buffers, mergeable spreading, and
  * software checksum completion. Segments point into one arena whose

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Tests of include/ibvhost/vq.h: memory table, split-ring walk, used ring,
  * notifications. Rings live in malloc'd "guest memory" made of two
  * regions that are adjacent in guest-physical space but not in host

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Tests of include/ibvhost/wire.h: build/parse round trip and rejection
  * of every malformed header. */
 #include <setjmp.h>

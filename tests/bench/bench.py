@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Benchmark harness for ibvhostd (issue 7): frames/s, RTT, instructions
 per frame, polling-core CPU use; ibvhostd against dpdk-testpmd's vhost
 switch and Open vSwitch with DPDK, in one run, same frontends, same layout.

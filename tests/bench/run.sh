@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # The benchmark harness in one command (see tests/bench/README.md):
 #   tests/bench/run.sh [BUILD_DIR] [bench.py options...]
 # Builds BUILD_DIR (default: build) if needed, runs every measurement and

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """End to end: unmodified Linux guests (QEMU TCG, the Debian kernel's own
 virtio_net driver) on two ibvhostd, two emulated hosts of one ibemu
 fabric.

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """A QEMU (TCG) guest with a vhost-user virtio-net NIC, driven through a
 command agent on its second serial port.
 

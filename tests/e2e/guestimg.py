@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Guest images for the QEMU tests (tests/e2e, tests/softroce): a Debian
 kernel and a busybox initramfs, built from Debian packages and cached under
 the build folder.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* libFuzzer harness for the configuration parser: the input is a whole
  * config file handed to cfg_parse_string(). A parse either fails with a
  * "NAME:LINE: ..." message or yields a cfg whose invariants hold (ports

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* libFuzzer harness for the control protocol: the input is one request
  * line handed to ctl_handle_request(), as the control socket does after
  * framing. A small port table (from a fixed config) gives the show-port

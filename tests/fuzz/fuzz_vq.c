@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* libFuzzer harness for the split-ring walker and the virtio-net / wire
  * header code: the input becomes a memory table, the contents of guest
  * memory (descriptor table, avail and used rings, indirect tables,

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Write the seed corpus of fuzz_vq (layout: see fuzz_vq.c) to corpus/vq/."""
 import os
 import struct

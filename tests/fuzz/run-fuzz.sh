@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # Build the libFuzzer harnesses with clang in their own build dir and run
 # each for a bounded time on a copy of its seed corpus.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Hardening tests: hostile frontends, stalls, leaks, crash and restart,
 access control. Two ibvhostd on one ibemu fabric (tests/datapath_test.py's
 harness), tests/vhu's vhu-frontend as guests.

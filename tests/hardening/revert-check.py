@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Show that each regression test catches its bug class: build a scratch
 copy of the committed tree with the guard of each class reverted, run the
 test that covers it against that build, and expect it to FAIL (and to

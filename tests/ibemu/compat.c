@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * compat.c — the IBVERBS_1.0 symbols rdma-core still carries for binaries
  * built against libibverbs 1.0 (2006), whose structures had another

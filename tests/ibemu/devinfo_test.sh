@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # Unmodified ibv_devinfo lists ibemu0 with an ACTIVE port.
 set -u
 command -v ibv_devinfo >/dev/null || { echo "ibv_devinfo missing (ibverbs-utils)"; exit 77; }

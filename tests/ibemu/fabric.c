@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * fabric.c — the shared-memory fabric: creating/attaching the segment,
  * the robust control-plane lock, node registration (LID, GUID, IP),

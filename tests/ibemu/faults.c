@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * faults.c — fault injection. Settings come from IBEMU_FAULTS (this
  * process, at open) and from the fabric's control file

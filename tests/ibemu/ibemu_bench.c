@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ibemu_bench — messages/s and ns/message between two processes (two
  * nodes) on the emulated fabric, for a few message sizes.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ibemu internals: the shared-memory fabric (nodes, QP table, multicast
  * groups, per-QP inbox rings) and the process-local verbs objects.

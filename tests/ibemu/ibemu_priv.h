@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * Private interface between ibemu's libibverbs.so.1 (which owns the
  * fabric) and its librdmacm.so.1. Exported in the IBEMU_PRIVATE_1.0

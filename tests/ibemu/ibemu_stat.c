@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ibemu_stat — show a fabric from outside (without joining it): nodes with
  * their addresses and counters, multicast groups with their members.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * mcast.c — multicast groups of the fabric: MGID → MLID (stable for the
  * life of the fabric, derived from a hash of the MGID, >= 0xC000), the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * priv.c — the private services libibverbs offers to ibemu's librdmacm:
  * address resolution on the fabric, multicast MLIDs, SIDR listeners.

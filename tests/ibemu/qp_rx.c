@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * qp_rx.c — the receive side of a UD QP: scatter inbox messages into the
  * posted receive WRs (GRH area first, lkey/PD/bounds checked as the HCA's

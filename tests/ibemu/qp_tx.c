@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * qp_tx.c — the send side of a UD QP: WR validation, gather (lkeys,
  * bounds, inline), path MTU, Q_Key rule, routing by LID, GID or multicast

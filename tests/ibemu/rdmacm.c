@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * rdmacm.c — the rdma_cm subset UD users need: event channels, ids,
  * address binding (AF_INET on the node's emulated IPoIB address, AF_IB on

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # rdma-core's unmodified rdma_cm examples on the emulated fabric:
 #   udaddy — UD service ID resolution (SIDR), then data both ways;
 #   mckey  — rdma_join_multicast_ex, a sender and a receiver node.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * rdmacm internals: event channels are datagram sockets in the abstract
  * namespace; every event, local or from another node (SIDR), travels

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * rdmacm_mc.c — multicast joins (IPv4/IPv6 → MGID mapping as the kernel's
  * rdma_cm does, AF_IB and SA-style MGIDs as given), and the QP helpers

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * rdmacm_sidr.c — UD service ID resolution between nodes: rdma_listen
  * registers (port, port space) in the fabric, rdma_connect on a UD id

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # Programs that need what ibemu does not offer fail cleanly at creation
 # (EOPNOTSUPP), never run on a wrong emulation: ibv_rc_pingpong (RC QPs),
 # ibv_srq_pingpong (SRQ).

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # ibemu_stat sees a live node from outside the fabric, and its counters.
 #   stat_test.sh BUILDDIR_OF_IBEMU
 set -u

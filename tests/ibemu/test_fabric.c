@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * cmocka tests of the fabric across processes (each process is a node):
  * multicast to every attached QP on every node, a completion channel woken

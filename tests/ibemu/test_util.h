@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * Helpers shared by the ibemu cmocka tests: one node's verbs objects, a UD
  * QP brought to RTS, posting and bounded polling.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * cmocka tests of the emulated HCA's verbs semantics on one node:
  * queries, MRs and lkeys, the UD state machine, UD delivery rules, CQs

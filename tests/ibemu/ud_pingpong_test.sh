@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # Run rdma-core's unmodified ibv_ud_pingpong (server + client, two emulated
 # hosts) on the emulated fabric.
 #   ud_pingpong_test.sh LIBDIR SIZE ITERS MTU expect-ok|expect-fail [extra args]

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * verbs_dev.c — the device: list, open/close (one fabric node per
  * process, shared by every context), queries of device, port, GID and

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * verbs_mem.c — protection domains, memory regions (lkey table), address
  * handles (with their GRH prebuilt), and the verbs this HCA declines.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * verbs_qp.c — UD queue pairs: creation with their shared-memory inbox,
  * the state machine with the attribute masks a real HCA requires for UD,

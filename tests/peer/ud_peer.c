@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* ud-peer — a remote host that sends what it likes to a port's UD QP.
  *
  * A test's hostile (or merely different) peer on the fabric: it opens the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Tests of ib_grh_sgid(): the source GID of a received UD message from the
  * 40-byte GRH area of its receive buffer, as rdma_rxe (Soft-RoCE) and
  * hardware fill it: an IB / RoCE v1 / RoCE v2-over-IPv6 GRH, or, for RoCE

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Inside the Soft-RoCE VM (run by softroce_test.py's /init, as root, in a
 chroot of the host's root over 9p): real kernel verbs on rdma_rxe.
 

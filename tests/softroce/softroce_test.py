@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 """Soft-RoCE: ibvhostd on real kernel verbs (rdma_rxe) inside a QEMU VM.
 
 usage: softroce_test.py BUILD_DIR [--guest-OPTION...]

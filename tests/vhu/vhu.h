@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * vhu: a vhost-user frontend for tests. It plays the guest: owns a memfd
  * "guest memory", speaks the vhost-user protocol to a backend, and drives

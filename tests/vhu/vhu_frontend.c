@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* vhu-frontend: a vhost-user frontend (the guest side) for tests.
  * Exit status: 0 success, 1 failed verification, 2 usage or protocol error.
  * The last line on stdout is one JSON object summarising the run. */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Hostile frontend behaviours, one table row per case. Each case misbehaves
  * once, then watches the backend for a while and reports what it did:
  * connection closed or not, replies and NACKs, used entries written, guest

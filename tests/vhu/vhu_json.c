@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* One JSON object per run, printed field by field on stdout. */
 #include "vhu.h"
 

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* virtio-net driver on the two split rings, and the test frame format. */
 #include "vhu.h"
 

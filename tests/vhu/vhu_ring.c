@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Guest memory (memfd, one or two regions, canary-filled) and split
  * virtqueues, driver side. */
 #include "vhu.h"

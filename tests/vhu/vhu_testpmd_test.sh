@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The ibvhostd authors
 # vhu-frontend against a real vhost-user backend: DPDK's vhost PMD inside
 # dpdk-testpmd, io-forwarding port 0 <-> port 1. One vhu-frontend sends on
 # port 0's socket, another receives and verifies on port 1's socket.
