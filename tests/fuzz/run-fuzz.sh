@@ -23,7 +23,8 @@ fi
 export CC
 
 if [ ! -f "$build/build.ninja" ]; then
-	meson setup "$build" "$top" -Dbuildtype=debugoptimized -Db_lundef=false
+	meson setup "$build" "$top" -Dbuildtype=debugoptimized -Db_lundef=false \
+		-Dfuzz=enabled
 fi
 
 # Harness name -> corpus folder under tests/fuzz/corpus/.
