@@ -35,6 +35,11 @@
 #ifndef IBVHOSTD_VERSION
 #define IBVHOSTD_VERSION "unknown"
 #endif
+/* meson's prefix and sysconfdir (daemon/meson.build), so the default
+ * follows the install prefix. */
+#ifndef IBVHOSTD_CONFIG_PATH
+#define IBVHOSTD_CONFIG_PATH CFG_DEFAULT_PATH
+#endif
 
 static struct {
 	const char *config_path;
@@ -47,14 +52,14 @@ static struct {
 	ev_io ib_async;
 	int exit_code;
 } d = {
-	.config_path = CFG_DEFAULT_PATH,
+	.config_path = IBVHOSTD_CONFIG_PATH,
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: ibvhostd [-c FILE] [-f] [-v] [--check-config] [--version]\n"
-		"  -c, --config FILE   configuration (default " CFG_DEFAULT_PATH ")\n"
+		"  -c, --config FILE   configuration (default " IBVHOSTD_CONFIG_PATH ")\n"
 		"  -f, --foreground    stay in the foreground (always: systemd supervises)\n"
 		"  -v, --verbose       log at debug level, whatever the config says\n"
 		"      --check-config  validate the configuration and exit (78 if bad)\n"

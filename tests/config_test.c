@@ -339,6 +339,29 @@ static void test_mac_gid_helpers(void **state)
 	assert_int_equal(cfg_parse_gid("nope", gid), -1);
 }
 
+/* The example installed for operators parses as shipped and does not
+ * busy-poll the main thread's core (the daemon polls on main_core when
+ * poll_cores is absent, which starves the control socket and timers). */
+static void test_shipped_example(void **state)
+{
+	(void)state;
+	struct cfg *c = NULL;
+	char err[512] = "";
+
+	if (cfg_load(EXAMPLE_CONF, &c, err, sizeof(err)) != 0)
+		fail_msg("the shipped example is rejected: %s", err);
+	assert_true(c->n_ports > 0);
+	assert_true(c->n_segments > 0);
+	if (c->poll_mode == CFG_POLL_BUSY) {
+		if (c->n_poll_cores == 0)
+			fail_msg("%s: poll_mode = busy without poll_cores busy-polls main core %u",
+				 EXAMPLE_CONF, c->main_core);
+		for (unsigned i = 0; i < c->n_poll_cores; i++)
+			assert_int_not_equal(c->poll_cores[i], c->main_core);
+	}
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_mac_gid_helpers),
+		cmocka_unit_test(test_shipped_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

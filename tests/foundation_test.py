@@ -417,9 +417,23 @@ def scenario_systemd(env):
     installed = set()
     for root, _, files in os.walk(dest):
         installed.update(files)
-    for f in ("ibvhostd", "ibvhostctl", "ibvhostd.service", "ibvhostd.conf",
-              "README.md"):
+    for f in ("ibvhostd", "ibvhostctl", "ibvhostd.service",
+              "ibvhostd.conf.example", "README.md", "LICENSE"):
         check(f in installed, "meson install did not install %s" % f)
+    check("ibvhostd.conf" not in installed,
+          "meson install installs a live ibvhostd.conf")
+    # The daemon's default config and the unit's -c follow the build's
+    # prefix and sysconfdir.
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", env.build],
+        capture_output=True, text=True, timeout=60, check=True).stdout)}
+    conf = os.path.join(opts["prefix"], opts["sysconfdir"], "ibvhostd",
+                        "ibvhostd.conf")
+    r = subprocess.run([env.ibvhostd, "--help"], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    check("(default %s)" % conf in r.stdout,
+          "default config is not %s: %s" % (conf, r.stdout))
+    check("-c %s" % conf in text, "unit does not read %s" % conf)
 
 
 def scenario_client(env):

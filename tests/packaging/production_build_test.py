@@ -101,8 +101,36 @@ def main():
     check(rc == 0, "meson install failed: %s" % out[-3000:])
     installed = sorted(os.path.relpath(os.path.join(top, f), dest)
                        for top, _, files in os.walk(dest) for f in files)
-    for want in ("usr/sbin/ibvhostd", "usr/bin/ibvhostctl"):
+    example = "usr/share/doc/ibvhostd/ibvhostd.conf.example"
+    for want in ("usr/sbin/ibvhostd", "usr/bin/ibvhostctl", example,
+                 "usr/share/doc/ibvhostd/LICENSE"):
         check(want in installed, "%s not installed (got %s)" % (want, installed))
+    check(not any(f.startswith("etc/") for f in installed),
+          "meson install writes to /etc: %s" % installed)
+    # The built-in default follows --prefix=/usr, as the unit's -c does.
+    ibvhostd = os.path.join(build, "daemon", "ibvhostd")
+    rc, out = run([ibvhostd, "--help"], env)
+    check("(default /etc/ibvhostd/ibvhostd.conf)" in out,
+          "prefix /usr: default config path is not /etc/...: %s" % out)
+    with open(os.path.join(build, "systemd", "ibvhostd.service")) as f:
+        unit = f.read()
+    check("-c /etc/ibvhostd/ibvhostd.conf" in unit and
+          "/usr/sbin/ibvhostd" in unit, "unit paths for prefix /usr: %s" % unit)
+    # The installed example is valid as installed.
+    rc, out = run([ibvhostd, "--check-config", "-c",
+                   os.path.join(dest, example)], env)
+    check(rc == 0, "installed example rejected: %d %s" % (rc, out))
+    # A reinstall (package upgrade) leaves the operator's live file alone.
+    live = os.path.join(dest, "etc", "ibvhostd", "ibvhostd.conf")
+    os.makedirs(os.path.dirname(live))
+    with open(live, "w") as f:
+        f.write("# the operator's file\n")
+    rc, out = run(["meson", "install", "-C", build, "--no-rebuild",
+                   "--destdir", dest], env)
+    check(rc == 0, "second meson install failed: %s" % out[-3000:])
+    with open(live) as f:
+        check(f.read() == "# the operator's file\n",
+              "a reinstall overwrote the live config")
     for f in installed:
         check("ibverbs" not in f and "rdmacm" not in f,
               "the emulated fabric was installed: %s" % f)
