@@ -11,6 +11,8 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc clang-14 python3
 	libdpdk-dev dpdk-dev libibverbs-dev librdmacm-dev libev-dev
 	libjansson-dev libinih-dev libsystemd-dev
+	# man pages (scdoc renders them, man -l checks them)
+	scdoc man-db
 	# tests
 	libcmocka-dev rdma-core ibverbs-utils rdmacm-utils perftest
 	systemd valgrind jq iproute2 busybox-static qemu-system-x86

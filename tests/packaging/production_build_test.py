@@ -105,6 +105,11 @@ def main():
     for want in ("usr/sbin/ibvhostd", "usr/bin/ibvhostctl", example,
                  "usr/share/doc/ibvhostd/LICENSE"):
         check(want in installed, "%s not installed (got %s)" % (want, installed))
+    if shutil.which("scdoc"):
+        for page in ("man8/ibvhostd.8", "man8/ibvhostctl.8",
+                     "man5/ibvhostd.conf.5"):
+            check("usr/share/man/" + page in installed,
+                  "man page %s not installed (got %s)" % (page, installed))
     check(not any(f.startswith("etc/") for f in installed),
           "meson install writes to /etc: %s" % installed)
     # The built-in default follows --prefix=/usr, as the unit's -c does.

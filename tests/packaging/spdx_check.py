@@ -4,7 +4,7 @@
 """Check the licence markers of the source tree.
 
 Every source file (C, headers, linker maps, Python, shell, meson files,
-templates, scripts with a #! line) must name the project's licence in an
+templates, scdoc man pages, scripts with a #! line) must name the project's licence in an
 SPDX-License-Identifier line within its first lines, the LICENSE file must
 be the BSD-3-Clause text with the project's copyright line, and meson's
 project() must declare the same licence.
@@ -22,10 +22,10 @@ import sys
 import tempfile
 
 LICENSE_ID = "BSD-3-Clause"
-SPDX_LINE = re.compile(r"^\s*(?:#|/\*|\*|//)\s*SPDX-License-Identifier:\s*(\S+)")
+SPDX_LINE = re.compile(r"^\s*(?:#|/\*|\*|//|;)\s*SPDX-License-Identifier:\s*(\S+)")
 COPYRIGHT = "Copyright (c) 2026 The ibvhostd authors"
 HEAD_LINES = 5  # the identifier must be near the top, not buried
-SUFFIXES = (".c", ".h", ".map", ".py", ".sh", ".in")
+SUFFIXES = (".c", ".h", ".map", ".py", ".sh", ".in", ".scd")
 NAMES = ("meson.build", "meson_options.txt", "meson.options")
 
 
