@@ -25,7 +25,14 @@
 
 #include "ibvhost/config.h"
 
+#ifndef IBVHOSTD_VERSION
+#define IBVHOSTD_VERSION "unknown"
+#endif
+
 #define CTL_TIMEOUT_MS 10000
+/* A reload stops and starts ports, each waiting for its polling core:
+ * allow it most of systemd's default ExecReload timeout (90 s). */
+#define CTL_RELOAD_TIMEOUT_MS 85000
 #define REPLY_MAX (8u << 20)
 
 /* ---- human output ------------------------------------------------------------ */
@@ -256,6 +263,28 @@ static void print_version(json_t *r)
 	       sget(r, "dpdk"), iget(r, "pid"), sget(r, "config"));
 }
 
+static void print_reload(json_t *r)
+{
+	static struct table t;
+	size_t i;
+	json_t *p;
+
+	printf("%s: reloaded, %lld port(s) running\n", sget(r, "config"),
+	       iget(r, "running"));
+	t.ncols = 2;
+	snprintf(t.cell[0][0], 80, "PORT");
+	snprintf(t.cell[0][1], 80, "ACTION");
+	t.nrows = 1;
+	json_array_foreach(json_object_get(r, "ports"), i, p) {
+		if (t.nrows == ROWS_MAX)
+			break;
+		snprintf(t.cell[t.nrows][0], 80, "%s", sget(p, "name"));
+		snprintf(t.cell[t.nrows][1], 80, "%s", sget(p, "action"));
+		t.nrows++;
+	}
+	table_print(&t);
+}
+
 static void print_commands(json_t *r)
 {
 	size_t i;
@@ -277,17 +306,19 @@ struct ctl_verb {
 	unsigned min_args, max_args;
 	const char *usage;
 	void (*print)(json_t *result);
+	int timeout_ms; /* 0: CTL_TIMEOUT_MS */
 };
 
 static const struct ctl_verb verbs[] = {
-	{ "show-ports", "show-ports", 0, 0, "", print_ports },
-	{ "show-port", "show-port", 1, 1, "NAME", print_port },
-	{ "show-fdb", "show-fdb", 1, 1, "PORT", print_fdb },
-	{ "fdb add", "fdb-add", 4, 5, "PORT MAC LID QPN [GID]", NULL },
-	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL },
-	{ "show-stats", "show-stats", 0, 0, "", print_stats },
-	{ "show-version", "show-version", 0, 0, "", print_version },
-	{ "list-commands", "list-commands", 0, 0, "", print_commands },
+	{ "show-ports", "show-ports", 0, 0, "", print_ports, 0 },
+	{ "show-port", "show-port", 1, 1, "NAME", print_port, 0 },
+	{ "show-fdb", "show-fdb", 1, 1, "PORT", print_fdb, 0 },
+	{ "fdb add", "fdb-add", 4, 5, "PORT MAC LID QPN [GID]", NULL, 0 },
+	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL, 0 },
+	{ "show-stats", "show-stats", 0, 0, "", print_stats, 0 },
+	{ "show-version", "show-version", 0, 0, "", print_version, 0 },
+	{ "reload", "reload", 0, 0, "", print_reload, CTL_RELOAD_TIMEOUT_MS },
+	{ "list-commands", "list-commands", 0, 0, "", print_commands, 0 },
 };
 
 /* Number of argv words the verb's words match, or 0. */
@@ -310,7 +341,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: ibvhostctl [-s SOCKET] [--json] COMMAND [ARG...]\n"
 		     "  -s, --socket PATH  control socket (default " CFG_DEFAULT_CTL_SOCKET ")\n"
-		     "  -j, --json         print the reply as JSON\ncommands:\n");
+		     "  -j, --json         print the reply as JSON\n"
+		     "  -V, --version      print ibvhostctl's version and exit\ncommands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %s %s\n", verbs[i].words, verbs[i].usage);
 }
@@ -338,8 +370,8 @@ static int ctl_connect(const char *path)
 	return fd;
 }
 
-/* Send one request line and read one reply line, within CTL_TIMEOUT_MS. */
-static char *ctl_call(int fd, const char *req)
+/* Send one request line and read one reply line, within timeout_ms. */
+static char *ctl_call(int fd, const char *req, int timeout_ms)
 {
 	size_t len = strlen(req), off = 0, cap = 65536, n = 0;
 	char *buf = malloc(cap);
@@ -359,9 +391,9 @@ static char *ctl_call(int fd, const char *req)
 	}
 	pfd.events = POLLIN;
 	for (;;) {
-		int pr = poll(&pfd, 1, CTL_TIMEOUT_MS);
+		int pr = poll(&pfd, 1, timeout_ms);
 		if (pr <= 0) {
-			fprintf(stderr, "ibvhostctl: no reply within %d ms\n", CTL_TIMEOUT_MS);
+			fprintf(stderr, "ibvhostctl: no reply within %d ms\n", timeout_ms);
 			goto fail;
 		}
 		if (n + 1 >= cap) {
@@ -398,13 +430,14 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = CFG_DEFAULT_CTL_SOCKET;
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -414,6 +447,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ibvhostctl %s\n", IBVHOSTD_VERSION);
 			return 0;
 		default:
 			usage(stderr);
@@ -469,7 +505,7 @@ int main(int argc, char **argv)
 		free(line);
 		return 3;
 	}
-	char *reply = ctl_call(fd, line);
+	char *reply = ctl_call(fd, line, v->timeout_ms ? v->timeout_ms : CTL_TIMEOUT_MS);
 	close(fd);
 	free(line);
 	if (!reply)

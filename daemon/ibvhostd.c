@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <jansson.h>
 #include <rte_version.h>
 #include <systemd/sd-daemon.h>
 
@@ -68,26 +69,29 @@ static void usage(FILE *out)
 
 /* ---- ports ------------------------------------------------------------------ */
 
-static int port_start(const struct cfg *cfg, const struct cfg_port *pc)
+/* Create the port and its socket. On failure the reason (also logged)
+ * is in why. */
+static int port_start(const struct cfg *cfg, const struct cfg_port *pc,
+		      char *why, size_t whylen)
 {
-	char err[512];
 	struct port *p = port_add(cfg, pc);
 
 	if (!p) {
-		log_err("port %s: cannot create: out of memory or too many ports",
-			pc->name);
+		snprintf(why, whylen, "cannot create: out of memory or too many ports");
+		log_err("port %s: %s", pc->name, why);
 		return -1;
 	}
 	/* The data path first: a frontend may connect as soon as the
 	 * socket is registered. */
 	int rc = port_hook_port_added(p);
 	if (rc < 0) {
-		log_err("port %s: data path setup failed: %s", pc->name, strerror(-rc));
+		snprintf(why, whylen, "data path setup failed: %s", strerror(-rc));
+		log_err("port %s: %s", pc->name, why);
 		port_remove(p);
 		return -1;
 	}
-	if (vhost_port_start(p, err, sizeof(err)) != 0) {
-		log_err("port %s: %s", pc->name, err);
+	if (vhost_port_start(p, why, whylen) != 0) {
+		log_err("port %s: %s", pc->name, why);
 		port_hook_port_removed(p);
 		port_remove(p);
 		return -1;
@@ -142,13 +146,30 @@ static void keep_restart_only_settings(const struct cfg *old, struct cfg *new)
 #undef KEEP
 }
 
-static void reload(void)
+static void report_port(json_t *report, const char *name, const char *action,
+			const char *why)
+{
+	json_t *o = json_pack("{s:s, s:s}", "name", name, "action", action);
+
+	if (o && why)
+		json_object_set_new(o, "error", json_string(why));
+	if (o)
+		json_array_append_new(report, o);
+}
+
+/* Re-read the configuration file and apply it by difference. Returns 0
+ * with *result = {"config", "ports": [{name, action}], "running"} when
+ * the file was accepted and every port started; -1 with err set when the
+ * file was rejected (nothing changed) or some ports failed to start (the
+ * others are applied). Used by SIGHUP and by the "reload" command. */
+static int reload(json_t **result, char *err, size_t errlen)
 {
 	struct cfg *new = NULL;
-	char err[512];
+	char why[512];
 	struct port *ports[CFG_PORTS_MAX];
 	unsigned n, removed = 0, added = 0, failed = 0;
-
+	json_t *report = json_array();
+	size_t fl = 0;
 	struct timespec now;
 
 	/* systemd's Type=notify-reload protocol wants the monotonic time of
@@ -158,10 +179,12 @@ static void reload(void)
 		   (unsigned long long)now.tv_sec * 1000000ULL +
 			   (unsigned long long)now.tv_nsec / 1000ULL);
 	log_notice("reload: reading %s", d.config_path);
-	if (cfg_load(d.config_path, &new, err, sizeof(err)) != 0) {
-		log_err("reload: %s; keeping the running configuration", err);
+	if (cfg_load(d.config_path, &new, why, sizeof(why)) != 0) {
+		log_err("reload: %s; keeping the running configuration", why);
 		sd_notify(0, "READY=1\nSTATUS=reload rejected: bad configuration");
-		return;
+		snprintf(err, errlen, "rejected, running configuration kept: %s", why);
+		json_decref(report);
+		return -1;
 	}
 	keep_restart_only_settings(d.cfg, new);
 	if (!d.verbose)
@@ -175,20 +198,35 @@ static void reload(void)
 		const struct cfg_port *np = cfg_find_port(new, p->cfg.name);
 		const struct cfg_port *op = cfg_find_port(d.cfg, p->cfg.name);
 
-		if (np && op && cfg_port_unchanged(d.cfg, op, new, np))
+		if (np && op && cfg_port_unchanged(d.cfg, op, new, np)) {
+			report_port(report, p->cfg.name, "kept", NULL);
 			continue; /* untouched: its frontend keeps running */
+		}
 		if (np)
 			log_notice("reload: port %s changed; restarting it", p->cfg.name);
+		else
+			report_port(report, p->cfg.name, "removed", NULL);
 		port_stop(p);
 		removed++;
 	}
 	for (unsigned i = 0; i < new->n_ports; i++) {
-		if (port_find(new->ports[i].name))
+		const struct cfg_port *pc = &new->ports[i];
+		bool existed = cfg_find_port(d.cfg, pc->name) != NULL;
+
+		if (port_find(pc->name))
 			continue;
-		if (port_start(new, &new->ports[i]) == 0)
+		if (port_start(new, pc, why, sizeof(why)) == 0) {
+			report_port(report, pc->name, existed ? "restarted" : "added",
+				    NULL);
 			added++;
-		else
-			failed++;
+			continue;
+		}
+		report_port(report, pc->name, "failed", why);
+		if (failed++ == 0)
+			fl = (size_t)snprintf(err, errlen, "port(s) failed to start: %s: %s",
+					      pc->name, why);
+		else if (fl < errlen)
+			fl += (size_t)snprintf(err + fl, errlen - fl, "; %s", pc->name);
 	}
 	cfg_free(d.cfg);
 	d.cfg = new;
@@ -196,6 +234,13 @@ static void reload(void)
 		   removed, added, failed, port_count());
 	sd_notifyf(0, "READY=1\nSTATUS=%u port(s)%s", port_count(),
 		   failed ? ", some failed to start (see log)" : "");
+	if (failed) {
+		json_decref(report);
+		return -1;
+	}
+	*result = json_pack("{s:s, s:o, s:I}", "config", d.config_path, "ports",
+			    report, "running", (json_int_t)port_count());
+	return 0;
 }
 
 /* ---- signals and timers ------------------------------------------------------ */
@@ -210,10 +255,15 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	json_t *result = NULL;
+	char err[256];
+
 	(void)loop;
 	(void)w;
 	(void)revents;
-	reload();
+	/* The outcome is logged; only "ibvhostctl reload" can report it. */
+	if (reload(&result, err, sizeof(err)) == 0)
+		json_decref(result);
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
@@ -357,13 +407,14 @@ int main(int argc, char **argv)
 		.version = IBVHOSTD_VERSION,
 		.dpdk_version = rte_version(),
 		.config_path = d.config_path,
+		.reload = reload,
 	});
 	if (ctl_server_open(d.loop, d.cfg, err, sizeof(err)) != 0) {
 		log_err("%s", err);
 		goto fail_eal;
 	}
 	for (unsigned i = 0; i < d.cfg->n_ports; i++) {
-		if (port_start(d.cfg, &d.cfg->ports[i]) != 0) {
+		if (port_start(d.cfg, &d.cfg->ports[i], err, sizeof(err)) != 0) {
 			log_err("cannot start port %s; stopping (fix the config or free the socket)",
 				d.cfg->ports[i].name);
 			goto fail_ports;

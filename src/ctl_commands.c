@@ -230,6 +230,18 @@ static int cmd_show_version(unsigned argc, const char *const *argv,
 	return 0;
 }
 
+static int cmd_reload(unsigned argc, const char *const *argv,
+		      json_t **result, char *err, size_t errlen)
+{
+	(void)argc;
+	(void)argv;
+	if (!daemon_info.reload) {
+		snprintf(err, errlen, "no reload in this process");
+		return -1;
+	}
+	return daemon_info.reload(result, err, errlen);
+}
+
 static int cmd_list_commands(unsigned argc, const char *const *argv,
 			     json_t **result, char *err, size_t errlen)
 {
@@ -262,6 +274,9 @@ const struct ctl_command ctl_commands[] = {
 	{ "show-stats", 0, 0, "", "IB device, polling cores, totals",
 	  cmd_show_stats },
 	{ "show-version", 0, 0, "", "daemon and DPDK versions", cmd_show_version },
+	{ "reload", 0, 0, "",
+	  "re-read the config file and apply it; fails if it is rejected or a port fails",
+	  cmd_reload },
 	{ "list-commands", 0, 0, "", "the commands this daemon knows",
 	  cmd_list_commands },
 };

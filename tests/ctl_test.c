@@ -170,7 +170,7 @@ static void test_show_ports_states(void **state)
 static void test_show_version_and_list(void **state)
 {
 	(void)state;
-	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1.2.3", "DPDK x", "/etc/x.conf" });
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1.2.3", "DPDK x", "/etc/x.conf", NULL });
 	json_t *r = call_ok("{\"cmd\":\"show-version\"}");
 	assert_string_equal(json_string_value(json_object_get(r, "version")), "1.2.3");
 	assert_string_equal(json_string_value(json_object_get(r, "dpdk")), "DPDK x");
@@ -180,6 +180,49 @@ static void test_show_version_and_list(void **state)
 
 	r = call_ok("{\"cmd\":\"list-commands\"}");
 	assert_int_equal(json_array_size(r), ctl_n_commands);
+	json_decref(r);
+}
+
+static int fake_reload_calls;
+
+static int fake_reload_rejects(json_t **result, char *err, size_t errlen)
+{
+	(void)result;
+	fake_reload_calls++;
+	snprintf(err, errlen, "rejected, running configuration kept: x.conf:3: bad");
+	return -1;
+}
+
+static int fake_reload_ok(json_t **result, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	fake_reload_calls++;
+	*result = json_pack("{s:i}", "running", 2);
+	return 0;
+}
+
+/* reload: the daemon's function is called once per request and its
+ * verdict is the reply; a process without one says so. */
+static void test_reload(void **state)
+{
+	(void)state;
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1", "d", "/x", NULL });
+	ERR("{\"cmd\":\"reload\"}", "no reload in this process");
+	ERR("{\"cmd\":\"reload\",\"args\":[\"x\"]}", "reload takes no arguments (got 1 argument)");
+
+	fake_reload_calls = 0;
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1", "d", "/x",
+							fake_reload_rejects });
+	ERR("{\"cmd\":\"reload\"}",
+	    "rejected, running configuration kept: x.conf:3: bad");
+	assert_int_equal(fake_reload_calls, 1);
+
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "1", "d", "/x",
+							fake_reload_ok });
+	json_t *r = call_ok("{\"cmd\":\"reload\"}");
+	assert_int_equal(json_integer_value(json_object_get(r, "running")), 2);
+	assert_int_equal(fake_reload_calls, 2);
 	json_decref(r);
 }
 
@@ -248,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_show_ports_empty),
 		cmocka_unit_test(test_show_ports_states),
 		cmocka_unit_test(test_show_version_and_list),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_feature_policy),
 		cmocka_unit_test(test_bad_requests),
 	};

@@ -26,6 +26,7 @@ Every wait is bounded; everything started is stopped on exit.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -89,9 +90,9 @@ class Env:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start_daemon(self, config, env=None):
+    def start_daemon(self, config, env=None, wrap=()):
         self.logf = open(self.log, "a")
-        self.daemon = subprocess.Popen([self.ibvhostd, "-c", config],
+        self.daemon = subprocess.Popen(list(wrap) + [self.ibvhostd, "-c", config],
                                        stdout=self.logf, stderr=self.logf,
                                        env=env)
         self.procs.append(self.daemon)
@@ -316,6 +317,59 @@ def scenario_reload(env):
           and after["device_starts"] == before["device_starts"],
           "unchanged port was disturbed: %s -> %s" % (before, after))
 
+    # ibvhostctl reload (the unit's ExecReload): synchronous, per-port
+    # report, and the exit status says whether the file was applied.
+    def ctl_reload(*opts):
+        return subprocess.run([env.ctl, "-s", env.path("ctl.sock")] +
+                              list(opts) + ["reload"],
+                              capture_output=True, text=True, timeout=120)
+    r = ctl_reload("--json")
+    check(r.returncode == 0, "reload of an unchanged file: %d %s" %
+          (r.returncode, r.stderr))
+    actions = {p["name"]: p["action"] for p in json.loads(r.stdout)["ports"]}
+    check(actions == {"keep": "kept", "chg": "kept", "new": "kept"},
+          "unchanged file, actions %s" % actions)
+
+    good = open(cfg).read()
+    with open(cfg, "a") as f:
+        f.write("[port broken]\nsocket = /x.sock\nsegment = nosuch\n")
+    bad_line = len(good.splitlines()) + 3
+    r = ctl_reload()
+    check(r.returncode == 1 and "rejected, running configuration kept" in r.stderr
+          and "%s:%d: port broken: segment nosuch is not defined" % (cfg, bad_line)
+          in r.stderr, "rejected file: %d %r" % (r.returncode, r.stderr))
+    check(d.poll() is None, "daemon died on a rejected reload")
+    names = sorted(p["name"] for p in env.ctl_json("show-ports"))
+    check(names == ["chg", "keep", "new"], "ports after rejected reload: %s" % names)
+
+    # A port whose socket cannot be created fails the reload; the rest of
+    # the file is applied.
+    env.write_config([{"name": "keep"}, {"name": "chg"}, {"name": "added"}])
+    with open(cfg, "a") as f:
+        f.write("[port nodir]\nsocket = %s\nsegment = blue\n" %
+                env.path("missing-dir/nodir.sock"))
+    r = ctl_reload()
+    check(r.returncode == 1 and "port(s) failed to start: nodir: " in r.stderr,
+          "port that cannot start: %d %r" % (r.returncode, r.stderr))
+    names = sorted(p["name"] for p in env.ctl_json("show-ports"))
+    check(names == ["added", "chg", "keep"], "ports after partial reload: %s" % names)
+
+    env.write_config([{"name": "keep"}, {"name": "chg"}, {"name": "added"}])
+    r = ctl_reload()
+    check(r.returncode == 0 and re.search(r"^nodir\s", r.stdout, re.M) is None
+          and re.search(r"^added\s+kept$", r.stdout, re.M)
+          and re.search(r"^keep\s+kept$", r.stdout, re.M),
+          "reload after the fix: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+    after = env.port("keep")
+    check(after["connects"] == before["connects"] and after["state"] == "running",
+          "ibvhostctl reload disturbed an unchanged port: %s" % after)
+    env.write_config([{"name": "keep"}, {"name": "added", "mtu": 1400}])
+    r = ctl_reload("--json")
+    actions = {p["name"]: p["action"] for p in json.loads(r.stdout)["ports"]}
+    check(r.returncode == 0 and
+          actions == {"keep": "kept", "chg": "removed", "added": "restarted"},
+          "remove and restart: %d %s" % (r.returncode, actions))
+
     env.stop_frontend(fe)
     d.send_signal(signal.SIGTERM)
     check(d.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
@@ -390,25 +444,31 @@ def scenario_config(env):
 
 
 def scenario_systemd(env):
+    """The rendered unit, what meson install puts where, the sysusers
+    group, and --version of both programs; no systemd needs to run."""
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", env.build],
+        capture_output=True, text=True, timeout=60, check=True).stdout)}
+    prefix = opts["prefix"]
     unit = os.path.join(env.build, "systemd", "ibvhostd.service")
     with open(unit) as f:
         text = f.read()
-    for want in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
-                 "RuntimeDirectory=ibvhostd", "LimitMEMLOCK=infinity",
-                 "Restart=on-failure", "WatchdogSec="):
+    ctl_bin = os.path.join(prefix, opts["bindir"], "ibvhostctl")
+    sbin = os.path.join(prefix, opts["sbindir"], "ibvhostd")
+    for want in ("Type=notify", "ExecReload=%s reload" % ctl_bin,
+                 "ExecStart=%s -f" % sbin,
+                 "Group=ibvhostd", "RuntimeDirectory=ibvhostd",
+                 "RuntimeDirectoryMode=0750", "UMask=0007",
+                 "LimitMEMLOCK=infinity", "DevicePolicy=closed",
+                 "DeviceAllow=char-infiniband_verbs rw",
+                 "DeviceAllow=/dev/infiniband/rdma_cm rw",
+                 "Restart=on-failure", "RestartPreventExitStatus=78",
+                 "WatchdogSec=", "Documentation=man:ibvhostd(8)"):
         check(want in text, "unit lacks %s" % want)
-    # verify wants the binaries to exist: point them at the build tree.
-    sbin = [l.split("=", 1)[1].split()[0] for l in text.splitlines()
-            if l.startswith("ExecStart=")][0]
-    local = env.path("ibvhostd.service")
-    with open(local, "w") as f:
-        f.write(text.replace(sbin, env.ibvhostd))
-    r = subprocess.run(["systemd-analyze", "verify", local],
-                       capture_output=True, text=True, timeout=60)
-    out = (r.stdout + r.stderr).strip()
-    check(r.returncode == 0 and "ibvhostd.service" not in out,
-          "systemd-analyze verify: %d %s" % (r.returncode, out))
-    # meson install puts the programs, the unit and the example config in place.
+    check("kill -HUP" not in text, "ExecReload still only signals")
+
+    # meson install puts the programs, the unit, the sysusers file, the
+    # man pages and the example config in place, and nothing in /etc.
     dest = env.path("destdir")
     r = subprocess.run(["meson", "install", "-C", env.build, "--no-rebuild",
                         "--destdir", dest], capture_output=True, text=True,
@@ -416,24 +476,70 @@ def scenario_systemd(env):
     check(r.returncode == 0, "meson install: %s" % (r.stdout + r.stderr)[-2000:])
     installed = set()
     for root, _, files in os.walk(dest):
-        installed.update(files)
-    for f in ("ibvhostd", "ibvhostctl", "ibvhostd.service",
-              "ibvhostd.conf.example", "README.md", "LICENSE"):
-        check(f in installed, "meson install did not install %s" % f)
-    check("ibvhostd.conf" not in installed,
-          "meson install installs a live ibvhostd.conf")
+        installed.update(os.path.relpath(os.path.join(root, f), dest)
+                         for f in files)
+    doc = os.path.join(prefix, opts["datadir"], "doc", "ibvhostd").lstrip("/")
+    man = os.path.join(prefix, opts["mandir"]).lstrip("/")
+    for f in (sbin.lstrip("/"), ctl_bin.lstrip("/"),
+              doc + "/ibvhostd.conf.example", doc + "/README.md",
+              doc + "/LICENSE", man + "/man8/ibvhostd.8",
+              man + "/man8/ibvhostctl.8", man + "/man5/ibvhostd.conf.5"):
+        check(f in installed, "meson install did not install %s (got %s)" %
+              (f, sorted(installed)))
+    units = [f for f in installed if f.endswith("/ibvhostd.service")]
+    sysusers = [f for f in installed if f.endswith("sysusers.d/ibvhostd.conf")]
+    check(len(units) == 1 and len(sysusers) == 1,
+          "unit %s, sysusers %s installed" % (units, sysusers))
+    check(not any(os.path.join(prefix, opts["sysconfdir"]).lstrip("/") in f
+                  for f in installed),
+          "meson install writes to sysconfdir: %s" % sorted(installed))
+
+    # verify wants the binaries and the Documentation= man pages to exist:
+    # point them at the build tree and the installed pages.
+    local = env.path("ibvhostd.service")
+    with open(local, "w") as f:
+        f.write(text.replace(sbin, env.ibvhostd).replace(ctl_bin, env.ctl))
+    r = subprocess.run(["systemd-analyze", "verify", local],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ,
+                                MANPATH=os.path.join(dest, man)))
+    out = (r.stdout + r.stderr).strip()
+    check(r.returncode == 0 and "ibvhostd.service" not in out,
+          "systemd-analyze verify: %d %s" % (r.returncode, out))
+
+    # The sysusers file creates the unit's Group=.
+    root = env.path("sysroot")
+    os.makedirs(os.path.join(root, "etc"))
+    r = subprocess.run(["systemd-sysusers", "--root", root,
+                        os.path.join(dest, sysusers[0])],
+                       capture_output=True, text=True, timeout=60)
+    with open(os.path.join(root, "etc", "group")) as f:
+        groups = f.read()
+    check(r.returncode == 0 and re.search(r"^ibvhostd:x:\d+:", groups, re.M),
+          "systemd-sysusers did not create group ibvhostd: %s %s" %
+          (r.stderr, groups))
+
     # The daemon's default config and the unit's -c follow the build's
     # prefix and sysconfdir.
-    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
-        ["meson", "introspect", "--buildoptions", env.build],
-        capture_output=True, text=True, timeout=60, check=True).stdout)}
-    conf = os.path.join(opts["prefix"], opts["sysconfdir"], "ibvhostd",
+    conf = os.path.join(prefix, opts["sysconfdir"], "ibvhostd",
                         "ibvhostd.conf")
     r = subprocess.run([env.ibvhostd, "--help"], capture_output=True,
                        text=True, timeout=TIMEOUT)
     check("(default %s)" % conf in r.stdout,
           "default config is not %s: %s" % (conf, r.stdout))
     check("-c %s" % conf in text, "unit does not read %s" % conf)
+
+    # --version of both programs is meson's project version.
+    version = json.loads(subprocess.run(
+        ["meson", "introspect", "--projectinfo", env.build],
+        capture_output=True, text=True, timeout=60, check=True).stdout)["version"]
+    for prog, name in ((env.ibvhostd, "ibvhostd"), (env.ctl, "ibvhostctl")):
+        r = subprocess.run([prog, "--version"], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        check(r.returncode == 0 and
+              r.stdout.startswith("%s %s" % (name, version)),
+              "%s --version: %d %r, want %s" % (name, r.returncode, r.stdout,
+                                                version))
 
 
 def scenario_client(env):
@@ -543,7 +649,52 @@ def scenario_access(env):
     check(env.daemon.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
 
 
+def scenario_service_group(env):
+    """The unit's model without systemd: the daemon runs as root with the
+    service group (Group=ibvhostd), the run directory is root:GROUP 0750
+    (RuntimeDirectoryMode=). A QEMU user that is a member of the group
+    reaches the port and the control socket with no chmod; another user
+    does not."""
+    if os.geteuid() != 0:
+        print("SKIP service-group: needs root to act as other users")
+        raise SystemExit(77)
+    group = 64990  # the service group; any gid no test user has
+    os.chown(env.dir, 0, group)
+    os.chmod(env.dir, 0o750)
+    cfg = env.write_config([{"name": "vm1"}])
+    env.start_daemon(cfg, wrap=["setpriv", "--regid=%d" % group,
+                                "--keep-groups"])
+    for sock in ("ctl.sock", "vm1.sock"):
+        st = os.stat(env.path(sock))
+        check(st.st_uid == 0 and st.st_gid == group and
+              stat.S_IMODE(st.st_mode) == 0o660,
+              "%s: %d:%d %o, want 0:%d 0660" % (sock, st.st_uid, st.st_gid,
+                                               stat.S_IMODE(st.st_mode), group))
+
+    def as_user(groups, argv):
+        return subprocess.run(["setpriv", "--reuid=65533", "--regid=65533"] +
+                              (["--groups=%s" % groups] if groups else
+                               ["--clear-groups"]) + argv,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    connect = [sys.executable, "-c",
+               "import socket,sys; s=socket.socket(socket.AF_UNIX);"
+               "s.connect(sys.argv[1]); print('connected')",
+               env.path("vm1.sock")]
+    r = as_user(str(group), connect)
+    check(r.returncode == 0 and "connected" in r.stdout,
+          "a member of the service group cannot reach the port: %s" % r.stderr)
+    r = as_user(str(group), [env.ctl, "-s", env.path("ctl.sock"), "show-version"])
+    check(r.returncode == 0, "a member cannot use the control socket: %s" % r.stderr)
+    r = as_user(None, connect)
+    check(r.returncode != 0 and "Permission denied" in r.stderr,
+          "a user outside the group reached the port: %d %s %s" %
+          (r.returncode, r.stdout, r.stderr))
+    env.daemon.send_signal(signal.SIGTERM)
+    check(env.daemon.wait(timeout=TIMEOUT) == 0, "exit status after SIGTERM")
+
+
 SCENARIOS = {
+    "service-group": scenario_service_group,
     "access": scenario_access,
     "client": scenario_client,
     "two-daemons": scenario_two_daemons,

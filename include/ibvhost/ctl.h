@@ -51,6 +51,10 @@ struct ctl_daemon_info {
 	const char *version;
 	const char *dpdk_version;
 	const char *config_path;
+	/* Re-read the config file and apply it (the "reload" command); NULL:
+	 * the command answers "no reload in this process". Same contract as
+	 * a handler. */
+	int (*reload)(json_t **result, char *err, size_t errlen);
 };
 void ctl_set_daemon_info(const struct ctl_daemon_info *info);
 

@@ -27,9 +27,10 @@ PER_PAGE = {
                    "-chardev socket,id=chr0,path=/run/ibvhostd/vm1.sock",
                    "-netdev vhost-user,id=net0,chardev=chr0",
                    "-device virtio-net-pci,netdev=net0",
-                   "<access mode='shared'/>", "<interface type='vhostuser'>"],
+                   "<access mode='shared'/>", "<interface type='vhostuser'>",
+                   "usermod -a -G ibvhostd libvirt-qemu"],
     "ibvhostctl.8": ["OPTIONS", "COMMANDS", "COUNTERS", "EXIT STATUS",
-                     "PROTOCOL"],
+                     "PROTOCOL", "--version"],
     "ibvhostd.conf.5": ["SYNTAX", "GLOBAL SETTINGS", "SEGMENTS", "PORTS",
                         "EXAMPLE", "68..9000"],
 }
