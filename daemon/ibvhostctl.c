@@ -285,6 +285,20 @@ static void print_reload(json_t *r)
 	table_print(&t);
 }
 
+/* Prometheus text, as is: a textfile collector or promtool reads it. */
+static void print_metrics(json_t *r)
+{
+	const char *text = json_string_value(json_object_get(r, "text"));
+
+	if (text)
+		fputs(text, stdout);
+}
+
+static void print_cleared(json_t *r)
+{
+	printf("counters cleared: %s\n", sget(r, "cleared"));
+}
+
 static void print_commands(json_t *r)
 {
 	size_t i;
@@ -317,6 +331,8 @@ static const struct ctl_verb verbs[] = {
 	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL, 0 },
 	{ "show-stats", "show-stats", 0, 0, "", print_stats, 0 },
 	{ "show-version", "show-version", 0, 0, "", print_version, 0 },
+	{ "show-metrics", "show-metrics", 0, 0, "", print_metrics, 0 },
+	{ "clear-counters", "clear-counters", 0, 1, "[PORT]", print_cleared, 0 },
 	{ "reload", "reload", 0, 0, "", print_reload, CTL_RELOAD_TIMEOUT_MS },
 	{ "list-commands", "list-commands", 0, 0, "", print_commands, 0 },
 };

@@ -107,6 +107,7 @@ static void port_stop(struct port *p)
 	log_info("port %s: removing socket %s", p->cfg.name, p->cfg.socket_path);
 	vhost_port_stop(p); /* device destroyed first, through the hooks */
 	port_hook_port_removed(p);
+	ctl_port_forget(p);
 	port_remove(p);
 }
 

@@ -5,11 +5,14 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ibvhost/ctl.h"
 #include "ibvhost/port.h"
+
+#include "ctl_int.h"
 
 static struct ctl_daemon_info daemon_info = {
 	.version = "unknown",
@@ -34,7 +37,7 @@ static json_t *port_json(struct port *p)
 	struct port_info pi;
 	json_t *o;
 
-	port_get_info(p, &pi);
+	ctl_port_get_info(p, &pi); /* counters since clear-counters */
 	o = ctl_port_info_json(&pi);
 	if (dp_ops && dp_ops->port_json)
 		dp_ops->port_json(p, o);
@@ -242,6 +245,42 @@ static int cmd_reload(unsigned argc, const char *const *argv,
 	return daemon_info.reload(result, err, errlen);
 }
 
+static int cmd_show_metrics(unsigned argc, const char *const *argv,
+			    json_t **result, char *err, size_t errlen)
+{
+	char *text;
+
+	(void)argc;
+	(void)argv;
+	text = ctl_metrics_text(dp_ops, &daemon_info);
+	if (!text) {
+		snprintf(err, errlen, "out of memory building the metrics");
+		return -1;
+	}
+	*result = json_pack("{s:s, s:s}", "content_type",
+			    "text/plain; version=0.0.4; charset=utf-8", "text", text);
+	free(text);
+	if (!*result) {
+		snprintf(err, errlen, "out of memory building the reply");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_clear_counters(unsigned argc, const char *const *argv,
+			      json_t **result, char *err, size_t errlen)
+{
+	struct port *p = NULL;
+
+	if (argc == 1 && !(p = port_find(argv[0]))) {
+		snprintf(err, errlen, "no port named '%.64s'", argv[0]);
+		return -1;
+	}
+	ctl_clear_counters(p);
+	*result = json_pack("{s:s}", "cleared", p ? p->cfg.name : "all ports");
+	return 0;
+}
+
 static int cmd_list_commands(unsigned argc, const char *const *argv,
 			     json_t **result, char *err, size_t errlen)
 {
@@ -274,6 +313,12 @@ const struct ctl_command ctl_commands[] = {
 	{ "show-stats", 0, 0, "", "IB device, polling cores, totals",
 	  cmd_show_stats },
 	{ "show-version", 0, 0, "", "daemon and DPDK versions", cmd_show_version },
+	{ "show-metrics", 0, 0, "",
+	  "every counter and gauge in Prometheus text format (raw: not cleared)",
+	  cmd_show_metrics },
+	{ "clear-counters", 0, 1, "[PORT]",
+	  "port counters in show-* read 0 from now on (show-metrics keeps counting)",
+	  cmd_clear_counters },
 	{ "reload", 0, 0, "",
 	  "re-read the config file and apply it; fails if it is rejected or a port fails",
 	  cmd_reload },

@@ -16,6 +16,8 @@
 #include "ibvhost/port.h"
 #include "ibvhost/vhost_guard.h"
 
+#include "ctl_int.h"
+
 static json_t *hex32(uint32_t v)
 {
 	char buf[16];
@@ -188,7 +190,7 @@ static json_t *stats(void)
 	for (unsigned i = 0; i < n; i++) {
 		struct port_info pi;
 
-		port_get_info(ports[i], &pi);
+		ctl_port_get_info(ports[i], &pi); /* since clear-counters */
 #define PORT_COUNTER_SUM(name) total.name += pi.counters.name;
 		PORT_COUNTERS(PORT_COUNTER_SUM)
 #undef PORT_COUNTER_SUM

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,147 @@ static void test_reload(void **state)
 	json_decref(r);
 }
 
+static json_t *port_counters_of(const char *name)
+{
+	char req[128];
+
+	snprintf(req, sizeof(req), "{\"cmd\":\"show-port\",\"args\":[\"%s\"]}", name);
+	json_t *r = call_ok(req);
+	json_t *c = json_incref(json_object_get(r, "counters"));
+	json_decref(r);
+	return c;
+}
+
+static long long counter_of(const char *port, const char *counter)
+{
+	json_t *c = port_counters_of(port);
+	long long v = json_integer_value(json_object_get(c, counter));
+
+	json_decref(c);
+	return v;
+}
+
+/* The metrics text: each sample line belongs to the family of the last
+ * "# TYPE" line, each family is declared once, and want is a line of it. */
+static char *metrics_text(void)
+{
+	json_t *r = call_ok("{\"cmd\":\"show-metrics\"}");
+	char *text = strdup(json_string_value(json_object_get(r, "text")));
+
+	assert_non_null(text);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "content_type")),
+			       "version=0.0.4"));
+	json_decref(r);
+
+	char family[128] = "", seen[8192] = " ";
+	char *save = NULL, *copy = strdup(text);
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[128], key[136];
+
+		if (sscanf(line, "# TYPE %127s", name) == 1) {
+			snprintf(key, sizeof(key), " %s ", name);
+			if (strstr(seen, key))
+				fail_msg("family %s declared twice", name);
+			strncat(seen, name, sizeof(seen) - strlen(seen) - 2);
+			strcat(seen, " ");
+			snprintf(family, sizeof(family), "%s", name);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		size_t fl = strlen(family);
+		if (!fl || strncmp(line, family, fl) != 0 ||
+		    (line[fl] != '{' && line[fl] != ' '))
+			fail_msg("sample outside its family %s: %s", family, line);
+		const char *sp = strrchr(line, ' ');
+		char *end;
+		assert_non_null(sp);
+		strtoull(sp + 1, &end, 10);
+		if (*end != '\0' || end == sp + 1)
+			fail_msg("value is not a number: %s", line);
+	}
+	free(copy);
+	return text;
+}
+
+static void assert_metric(const char *text, const char *line)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "\n%s\n", line);
+	if (!strstr(text, want))
+		fail_msg("metrics lack the line %s", line);
+}
+
+/* show-metrics exports every port counter raw; clear-counters zeroes the
+ * show-* view only, per port or for all, until the port is forgotten. */
+static void test_metrics_and_clear(void **state)
+{
+	(void)state;
+	struct port *ps[CFG_PORTS_MAX];
+	unsigned n = port_list(ps, CFG_PORTS_MAX);
+	char line[256];
+
+	for (unsigned i = 0; i < n; i++) {
+		ctl_port_forget(ps[i]);
+		port_remove(ps[i]);
+	}
+	ctl_set_daemon_info(&(struct ctl_daemon_info){ "9.9", "DPDK t", "/x", NULL });
+	struct port *a = port_add(cfg, &cfg->ports[0]);
+	struct port *b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(a);
+	assert_non_null(b);
+	a->counters.tx_frames = 5;
+	a->counters.drop_spoofed = 2;
+	b->counters.rx_bytes = 1000;
+
+	char *text = metrics_text();
+	assert_metric(text, "ibvhostd_build_info{version=\"9.9\",dpdk=\"DPDK t\"} 1");
+	assert_metric(text, "ibvhostd_ports 2");
+	assert_metric(text, "ibvhostd_port_tx_frames_total{port=\"a\",segment=\"s\"} 5");
+	assert_metric(text, "ibvhostd_port_drops_total{port=\"a\",segment=\"s\",reason=\"spoofed\"} 2");
+	assert_metric(text, "ibvhostd_port_rx_bytes_total{port=\"b\",segment=\"s\"} 1000");
+	assert_metric(text, "ibvhostd_port_state{port=\"a\",segment=\"s\",state=\"waiting\"} 1");
+	assert_metric(text, "ibvhostd_port_state{port=\"a\",segment=\"s\",state=\"running\"} 0");
+	for (unsigned c = 0; c < PORT_COUNTER_COUNT; c++) {
+		const char *cn = port_counter_names[c];
+
+		if (strncmp(cn, "drop_", 5) == 0)
+			snprintf(line, sizeof(line),
+				 "\nibvhostd_port_drops_total{port=\"b\",segment=\"s\",reason=\"%s\"} ",
+				 cn + 5);
+		else
+			snprintf(line, sizeof(line),
+				 "\nibvhostd_port_%s_total{port=\"b\",segment=\"s\"} ", cn);
+		if (!strstr(text, line))
+			fail_msg("counter %s is not exported", cn);
+	}
+	free(text);
+
+	json_t *r = call_ok("{\"cmd\":\"clear-counters\",\"args\":[\"a\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "cleared")), "a");
+	json_decref(r);
+	assert_int_equal(counter_of("a", "tx_frames"), 0);
+	assert_int_equal(counter_of("a", "drop_spoofed"), 0);
+	assert_int_equal(counter_of("b", "rx_bytes"), 1000); /* only a */
+	a->counters.tx_frames = 8;
+	assert_int_equal(counter_of("a", "tx_frames"), 3);
+	text = metrics_text();
+	assert_metric(text, "ibvhostd_port_tx_frames_total{port=\"a\",segment=\"s\"} 8");
+	free(text);
+
+	r = call_ok("{\"cmd\":\"clear-counters\"}");
+	json_decref(r);
+	assert_int_equal(counter_of("b", "rx_bytes"), 0);
+	assert_int_equal(counter_of("a", "tx_frames"), 0);
+	ERR("{\"cmd\":\"clear-counters\",\"args\":[\"zz\"]}", "no port named 'zz'");
+
+	/* A removed port's baseline goes with it. */
+	ctl_port_forget(a);
+	assert_int_equal(counter_of("a", "tx_frames"), 8);
+}
+
 static void test_feature_policy(void **state)
 {
 	(void)state;
@@ -292,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_show_ports_states),
 		cmocka_unit_test(test_show_version_and_list),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_metrics_and_clear),
 		cmocka_unit_test(test_feature_policy),
 		cmocka_unit_test(test_bad_requests),
 	};

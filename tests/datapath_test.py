@@ -39,6 +39,7 @@ Every wait is bounded; everything started is stopped on exit.
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -623,7 +624,112 @@ def scenario_peers(t):
           % (mtu + 14 + 1000))
 
 
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metrics(h):
+    """show-metrics of host h, checked by promtool; {(name, labels): value}."""
+    text = h.ctl("show-metrics", text=True)
+    r = subprocess.run(["promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0, "promtool check metrics on %s: %s%s" %
+          (h.name, r.stdout, r.stderr))
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = METRIC_LINE.match(line)
+        check(m is not None, "not a sample line: %r" % line)
+        labels = frozenset(METRIC_LABEL.findall(m.group(2) or ""))
+        key = (m.group(1), labels)
+        check(key not in out, "sample twice: %r" % line)
+        out[key] = float(m.group(3))
+    return out
+
+
+def port_metric(ms, name, port, segment="blue", **labels):
+    key = (name, frozenset(dict(port=port, segment=segment, **labels).items()))
+    check(key in ms, "no sample %s{port=%s,%s}" % (name, port, labels))
+    return ms[key]
+
+
+def scenario_metrics(t):
+    """show-metrics passes promtool and carries every show-port counter
+    with its value; clear-counters zeroes show-port, not the metrics."""
+    a, b = two_hosts(t, [{"name": "a1", "mac": MAC["a1"]}], [{"name": "b1"}])
+    n = 300
+    t.send_recv(a, "a1", b, "b1", n)
+    s = t.frontend("a1", "send", "--count", 10, "--size", 200,
+                   "--dst", MAC["b1"], mac="02:00:00:00:66:66")
+    t.result(s)
+    wait_for(lambda: a.counters("a1")["drop_spoofed"] == 10,
+             "10 spoofed frames counted")
+    for h, p in ((a, "a1"), (b, "b1")):
+        ms = metrics(h)
+        c = h.counters(p)
+        for k, v in c.items():
+            if k.startswith("drop_"):
+                got = port_metric(ms, "ibvhostd_port_drops_total", p,
+                                  reason=k[5:])
+            else:
+                got = port_metric(ms, "ibvhostd_port_%s_total" % k, p)
+            check(got == v, "%s %s: metric %s, show-port %s" % (p, k, got, v))
+        state = h.port(p)["state"]  # the frontends have gone: waiting
+        check(port_metric(ms, "ibvhostd_port_state", p, state=state) == 1 and
+              sum(v for k, v in ms.items() if k[0] == "ibvhostd_port_state"
+                  and ("port", p) in k[1]) == 1,
+              "%s: state %s is not the one state at 1" % (p, state))
+        fdb = h.fdb(p)
+        check(port_metric(ms, "ibvhostd_port_fdb_entries", p) == len(fdb),
+              "%s fdb entries: metric vs %d" % (p, len(fdb)))
+        check(ms.get(("ibvhostd_core_ports",
+                      frozenset({("core", str(h.core))}))) == 1,
+              "%s: no polling core %d serving 1 port" % (h.name, h.core))
+        check(any(k[0] == "ibvhostd_ib_qkey_violations_total" for k in ms),
+              "%s: no HCA Q_Key violation counter" % h.name)
+    check(port_metric(metrics(a), "ibvhostd_port_drops_total", "a1",
+                      reason="spoofed") == 10, "spoofed drops not exported")
+
+    raw = port_metric(metrics(a), "ibvhostd_port_tx_frames_total", "a1")
+    check(raw == n, "a1 tx_frames metric %s, want %d" % (raw, n))
+    a.ctl("clear-counters", "a1")
+    c = a.counters("a1")
+    check(all(v == 0 for v in c.values()), "after clear-counters: %s" % c)
+    check(b.counters("b1")["rx_frames"] == n, "clear on A touched B")
+    t.send_recv(a, "a1", b, "b1", n)
+    check(a.counters("a1")["tx_frames"] == n,
+          "after clear and %d frames: %s" % (n, a.counters("a1")))
+    ms = metrics(a)
+    check(port_metric(ms, "ibvhostd_port_tx_frames_total", "a1") == 2 * n,
+          "clear-counters reset the metric")
+    # The textfile-collector service's command, as systemd would run it
+    # ($$ is systemd's escape of $), against host A.
+    unit = os.path.join(t.build, "systemd", "ibvhostd-metrics.service")
+    with open(unit) as f:
+        cmd = [l[len("ExecStart="):] for l in f.read().splitlines()
+               if l.startswith("ExecStart=")][0]
+    argv = shlex.split(cmd.replace("$$", "$"))
+    ctl_installed = [w for w in argv[2].split() if w.endswith("/ibvhostctl")][0]
+    argv[2] = argv[2].replace(ctl_installed, "%s -s %s" % (t.ctl, a.ctl_sock))
+    tdir = t.path("textfile")
+    os.mkdir(tdir)
+    r = subprocess.run(argv, env=dict(os.environ, TEXTFILE_DIR=tdir),
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0 and os.listdir(tdir) == ["ibvhostd.prom"],
+          "textfile service: %d %s %s" % (r.returncode, r.stderr, os.listdir(tdir)))
+    with open(os.path.join(tdir, "ibvhostd.prom")) as f:
+        prom = f.read()
+    r = subprocess.run(["promtool", "check", "metrics"], input=prom,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0 and "ibvhostd_port_tx_frames_total{port=\"a1\"" in prom,
+          "textfile output: %s %s" % (r.stdout + r.stderr, prom[:300]))
+    print("metrics: promtool accepts both hosts' exposition; every counter "
+          "matches show-port; clear-counters zeroes show-port only")
+
+
 SCENARIOS = {
+    "metrics": scenario_metrics,
     "rxlayouts": scenario_rxlayouts,
     "peers": scenario_peers,
     "adaptive": scenario_adaptive,

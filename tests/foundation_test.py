@@ -499,12 +499,23 @@ def scenario_systemd(env):
     local = env.path("ibvhostd.service")
     with open(local, "w") as f:
         f.write(text.replace(sbin, env.ibvhostd).replace(ctl_bin, env.ctl))
-    r = subprocess.run(["systemd-analyze", "verify", local],
+    # The optional textfile-collector units too.
+    metrics_units = [local]
+    for name in ("ibvhostd-metrics.service", "ibvhostd-metrics.timer"):
+        check(any(f.endswith("/" + name) for f in installed),
+              "%s not installed" % name)
+        src = [f for f in installed if f.endswith("/" + name)][0]
+        with open(os.path.join(dest, src)) as f:
+            body = f.read()
+        metrics_units.append(env.path(name))
+        with open(metrics_units[-1], "w") as f:
+            f.write(body.replace(ctl_bin, env.ctl))
+    r = subprocess.run(["systemd-analyze", "verify"] + metrics_units,
                        capture_output=True, text=True, timeout=60,
                        env=dict(os.environ,
                                 MANPATH=os.path.join(dest, man)))
     out = (r.stdout + r.stderr).strip()
-    check(r.returncode == 0 and "ibvhostd.service" not in out,
+    check(r.returncode == 0 and "ibvhostd" not in out,
           "systemd-analyze verify: %d %s" % (r.returncode, out))
 
     # The sysusers file creates the unit's Group=.

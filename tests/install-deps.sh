@@ -17,6 +17,8 @@ PACKAGES=(
 	libcmocka-dev rdma-core ibverbs-utils rdmacm-utils perftest
 	systemd valgrind jq iproute2 busybox-static qemu-system-x86
 	libfuzzer-14-dev libclang-rt-14-dev gnuplot-nox
+	# promtool checks the show-metrics exposition
+	prometheus
 	# benchmarks (tests/bench): the Open vSwitch + DPDK baseline
 	openvswitch-switch-dpdk
 )

@@ -83,6 +83,10 @@ void ctl_set_dp_ops(const struct ctl_dp_ops *ops);
  * of memory. */
 char *ctl_handle_request(const char *line, size_t len);
 
+/* The port is about to be removed: drop what the control protocol keeps
+ * about it (its clear-counters baseline). */
+void ctl_port_forget(const struct port *p);
+
 /* Build the JSON object describing one port (used by show-ports). */
 struct port_info;
 json_t *ctl_port_info_json(const struct port_info *info);

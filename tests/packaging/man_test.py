@@ -30,7 +30,8 @@ PER_PAGE = {
                    "<access mode='shared'/>", "<interface type='vhostuser'>",
                    "usermod -a -G ibvhostd libvirt-qemu"],
     "ibvhostctl.8": ["OPTIONS", "COMMANDS", "COUNTERS", "EXIT STATUS",
-                     "PROTOCOL", "--version"],
+                     "PROTOCOL", "METRICS", "--version",
+                     "ibvhostd_port_drops_total", "ibvhostd-metrics.timer"],
     "ibvhostd.conf.5": ["SYNTAX", "GLOBAL SETTINGS", "SEGMENTS", "PORTS",
                         "EXAMPLE", "68..9000"],
 }
