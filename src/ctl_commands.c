@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ctl_commands: the table of control commands and their handlers; see
  * include/ibvhost/ctl.h. Handlers run on the main thread; argument counts

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ctl_dp: the data path's answers to control commands (show-ports' IB
  * facts, show-fdb, fdb-add, fdb-del, show-stats). Installed into the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ctl_server: the control socket on the main libev loop; see
  * include/ibvhost/ctl.h.

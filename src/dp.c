@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * dp: polling cores, the control-plane mailbox, segments' multicast
  * groups, device open/close. See include/ibvhost/dp.h.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * dp_int: what the data-path files share (dp.c: cores and mailbox;
  * dp_port.c: port life cycle; dp_fast.c: the per-frame path). Not a

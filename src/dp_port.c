@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * dp_port: a port's data-path life cycle. Creation and destruction of its
  * IB objects (control plane), start and stop of a device (registration of

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * ib: device, memory registration, UD queue pairs, address handles and
  * multicast groups. See include/ibvhost/ib.h.

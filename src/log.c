@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* log: see include/ibvhost/log.h. */
 #include "ibvhost/log.h"
 

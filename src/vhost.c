@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* vhost: see include/ibvhost/vhost.h. */
 /* rte_vhost_get_negotiated_protocol_features() is still marked
  * experimental in DPDK 22.11. */

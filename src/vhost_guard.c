@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* vhost_guard: see include/ibvhost/vhost_guard.h. */
 /* rte_vhost_extern_callback_register() is experimental in DPDK 22.11. */
 #define ALLOW_EXPERIMENTAL_API

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* virtio-net header: TX parse/strip, RX write, mergeable spreading and
  * software checksum completion. See include/ibvhost/vnet.h. */
 #include <endian.h>

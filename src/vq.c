@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Split virtqueue: avail consumption, chain walking, used ring and
  * notifications. See include/ibvhost/vq.h.
  *

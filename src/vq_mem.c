@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Guest memory table: validation on load, GPA → HVA translation, and
  * segment-list helpers. See include/ibvhost/vq.h. */
 #include <stdbool.h>

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* Wire header build and parse. See include/ibvhost/wire.h. */
 #include <string.h>
 

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * dp: the data path. Polling cores, the ports they own, and the segments'
  * multicast groups.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* fdb — a port's forwarding database: Ethernet MAC → IB address.
  *
  * Owns: the entries (LID, GID, QPN, the caller's address-handle cookie,

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * port_hooks: the one owner of a port's device life cycle, where the data
  * path plugs into librte_vhost's view of a connection.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /*
  * vhost_guard: defences at the vhost-user message level, in front of
  * librte_vhost 22.11.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* vnet — the virtio-net header in guest buffers.
  *
  * Owns: the header size from the negotiated features, parsing the guest's

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* vq — guest memory translation and split-virtqueue walking.
  *
  * Owns: the validated guest memory table (GPA → HVA + lkey), the walk of

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The ibvhostd authors
+ */
 /* wire — the small header carried in front of every frame on the IB wire.
  *
  * Owns: the layout of that header, building it (TX, in daemon memory,
