@@ -49,6 +49,7 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer watchdog;
+	ev_timer core_check;
 	ev_timer fdb_aging;
 	ev_io ib_async;
 	int exit_code;
@@ -275,6 +276,14 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+static void on_core_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	dp_check_cores();
+}
+
 static void on_fdb_aging(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
@@ -423,6 +432,10 @@ int main(int argc, char **argv)
 	}
 	start_watchdog();
 	start_fdb_aging();
+	/* A polling core blocked on a guest's fd is interrupted. */
+	ev_timer_init(&d.core_check, on_core_check,
+		      DP_GUEST_FD_MAX_MS / 2000.0, DP_GUEST_FD_MAX_MS / 2000.0);
+	ev_timer_start(d.loop, &d.core_check);
 	ev_io_init(&d.ib_async, on_ib_async, dp_async_fd(), EV_READ);
 	ev_io_start(d.loop, &d.ib_async);
 	/* Every server socket exists now: frontends may connect. */

@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,14 +167,6 @@ static void core_check_mailbox(struct dp_core *core)
 		dp_request_complete(req, rc);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void *core_main(void *arg)
 {
 	struct dp_core *core = arg;
@@ -199,7 +193,7 @@ static void *core_main(void *arg)
 			continue;
 		}
 		/* Only idle rounds read the clock. */
-		uint64_t now = now_ns();
+		uint64_t now = dp_now_ns();
 
 		if (idle_since == 0)
 			idle_since = now;
@@ -211,6 +205,27 @@ static void *core_main(void *arg)
 	/* Answer a request that raced with the stop. */
 	core_check_mailbox(core);
 	return NULL;
+}
+
+/* SIGUSR2 only interrupts a polling core's blocked system call. */
+static void on_interrupt(int sig)
+{
+	(void)sig;
+}
+
+void dp_check_cores(void)
+{
+	uint64_t now = dp_now_ns();
+
+	for (unsigned i = 0; i < dp.n_cores; i++) {
+		struct dp_core *core = &dp.cores[i];
+		uint64_t since = __atomic_load_n(&core->guest_fd_since,
+						 __ATOMIC_ACQUIRE);
+
+		if (core->thread_started && since &&
+		    now - since > DP_GUEST_FD_MAX_MS * 1000000ull)
+			pthread_kill(core->thread, SIGUSR2);
+	}
 }
 
 /* ---- init / fini ---------------------------------------------------------- */
@@ -290,6 +305,9 @@ int dp_init(const struct cfg *cfg)
 		err = -EINVAL;
 		goto err_dev;
 	}
+	struct sigaction sa = { .sa_handler = on_interrupt }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
 	dp.cores = calloc(n, sizeof(*dp.cores));
 	if (!dp.cores) {
 		err = -ENOMEM;

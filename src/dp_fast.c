@@ -664,19 +664,51 @@ bool dp_port_drained(const struct dp_port *d)
 	return d->tx_head == d->tx_tail && d->rx_head == d->rx_tail;
 }
 
+/* Read or write 8 bytes on one of the guest's eventfds. The frontend
+ * shares the fd's open file description: it may clear O_NONBLOCK and
+ * fill the counter (a write blocks) or race us to empty it (a read
+ * blocks). The main thread interrupts an operation that lasts; the port
+ * then stops and never touches its fds again. EAGAIN is fine: a full
+ * call counter notifies the guest anyway. */
+static void guest_fd_op(struct dp_port *d, int fd, bool wr, const char *what)
+{
+	uint64_t v = 1;
+	ssize_t r;
+
+	if (fd < 0 || d->fds_blocked)
+		return;
+	__atomic_store_n(&d->core->guest_fd_since, dp_now_ns() | 1,
+			 __ATOMIC_RELEASE);
+	r = wr ? write(fd, &v, sizeof(v)) : read(fd, &v, sizeof(v));
+	__atomic_store_n(&d->core->guest_fd_since, 0, __ATOMIC_RELEASE);
+	if (r >= 0 || errno != EINTR)
+		return;
+	d->fds_blocked = true;
+	DP_COUNT(d, drop_bad_desc, 1);
+	if (!d->broken) {
+		d->broken = true;
+		log_err("port %s: the guest's %s fd blocked the polling core "
+			"for over %u ms (a blocking eventfd with a full or empty "
+			"counter): port stopped until the frontend restarts it",
+			d->name, what, DP_GUEST_FD_MAX_MS);
+	}
+	if (d->state == DP_RUNNING)
+		dp_port_begin_drain(d);
+}
+
 static void publish(struct dp_port *d)
 {
 	if (d->tx_dirty) {
 		d->tx_dirty = false;
 		vq_used_publish(&d->g.txq);
-		if (d->g.tx_callfd >= 0 && vq_need_call(&d->g.txq))
-			eventfd_write(d->g.tx_callfd, 1);
+		if (vq_need_call(&d->g.txq))
+			guest_fd_op(d, d->g.tx_callfd, true, "TX call");
 	}
 	if (d->rx_dirty) {
 		d->rx_dirty = false;
 		vq_used_publish(&d->g.rxq);
-		if (d->g.rx_callfd >= 0 && vq_need_call(&d->g.rxq))
-			eventfd_write(d->g.rx_callfd, 1);
+		if (vq_need_call(&d->g.rxq))
+			guest_fd_op(d, d->g.rx_callfd, true, "RX call");
 	}
 }
 
@@ -821,6 +853,7 @@ static void drain_fd(int fd)
 void dp_core_sleep(struct dp_core *core)
 {
 	struct pollfd fds[2 + 2 * DP_CORE_PORTS_MAX];
+	struct dp_port *kicker[2 + 2 * DP_CORE_PORTS_MAX];
 	unsigned n = 0;
 	bool pending = false;
 
@@ -833,6 +866,7 @@ void dp_core_sleep(struct dp_core *core)
 			continue;
 		if (d->g.tx_kickfd >= 0) {
 			pending |= vq_kick_enable(&d->g.txq);
+			kicker[n] = d;
 			fds[n++] = (struct pollfd){ .fd = d->g.tx_kickfd,
 						    .events = POLLIN };
 		}
@@ -842,6 +876,7 @@ void dp_core_sleep(struct dp_core *core)
 			    DP_RX_WRS - DP_RX_REFILL_MIN &&
 		    d->n_free > 0) {
 			pending |= vq_kick_enable(&d->g.rxq);
+			kicker[n] = d;
 			fds[n++] = (struct pollfd){ .fd = d->g.rx_kickfd,
 						    .events = POLLIN };
 		}
@@ -866,7 +901,8 @@ void dp_core_sleep(struct dp_core *core)
 			}
 			for (unsigned i = 2; i < n; i++) {
 				if (fds[i].revents) {
-					drain_fd(fds[i].fd);
+					guest_fd_op(kicker[i], fds[i].fd, false,
+						    "kick");
 					__atomic_store_n(&core->wakeups_kick, core->wakeups_kick + 1, __ATOMIC_RELAXED);
 				}
 			}

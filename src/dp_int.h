@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <infiniband/verbs.h>
 
@@ -175,6 +176,7 @@ struct dp_port {
 	uint32_t discard_len;
 	bool mtu_mismatch_logged; /* a peer above the segment MTU, once */
 	bool broken;		/* a hostile ring: stopped until restart */
+	bool fds_blocked;	/* a guest fd blocked: never touched again */
 	uint64_t qp_recoveries;
 	uint64_t mrs_registered, mrs_deregistered;
 };
@@ -227,6 +229,10 @@ struct dp_core {
 	int wake_fd;	/* eventfd: a mailbox request for a sleeping core */
 	bool adaptive;
 	uint64_t sleeps, wakeups_cq, wakeups_kick, wakeups_mailbox;
+	/* [atomic] When the core entered a read or write on a guest's
+	 * eventfd (ns, CLOCK_MONOTONIC, odd), 0 outside: the main thread
+	 * interrupts one that lasts (dp_check_cores). */
+	uint64_t guest_fd_since;
 	atomic_bool stop;
 	/* One-slot mailbox: senders serialise on `mailbox_lock` (control
 	 * plane only); the core reads `mailbox` once per round. */
@@ -268,6 +274,14 @@ unsigned dp_port_refill_rx(struct dp_port *dp);
 void dp_port_begin_drain(struct dp_port *dp);
 bool dp_port_drained(const struct dp_port *dp);
 void dp_port_finish_drain(struct dp_port *dp);
+
+static inline uint64_t dp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Relaxed counter update: the core is the only writer, readers on other
  * threads see whole 64-bit values. */

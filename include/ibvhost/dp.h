@@ -54,6 +54,13 @@ const struct ib_dev *dp_ib_dev(void);
 int dp_async_fd(void);
 void dp_handle_async_events(void);
 
+/* A polling core's read or write on a guest's eventfd that lasts longer
+ * is interrupted: the frontend shares the fd's open file description and
+ * can make it blocking with a full (or empty) counter. */
+#define DP_GUEST_FD_MAX_MS 100u
+/* Main thread, every DP_GUEST_FD_MAX_MS / 2: interrupt such a core. */
+void dp_check_cores(void);
+
 /* The largest segment MTU one UD message carries: the IB path MTU minus
  * the wire header and the Ethernet header. */
 uint16_t dp_path_mtu_limit(void);

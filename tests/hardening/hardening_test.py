@@ -214,6 +214,11 @@ def run_case(t, a, b, case):
               "%s: the daemon served rings while RX was disabled: used "
               "%s" % (case, hr["used_written"]))
         seen.append("nothing served")
+    if case == "callfd-blocking-full":
+        check("fd blocked the polling core" in log and
+              hr["used_written"][1] >= 1,
+              "%s: the blocked call was not interrupted: %s" % (case, hr))
+        seen.append("interrupted, port stopped")
     if case == "vring-num-grow":
         check("lies outside the memory table" in log,
               "%s: rings beyond the memory table not refused" % case)

@@ -559,6 +559,33 @@ static int c_vring_num_grow(struct hctx *h)
 	return 0;
 }
 
+/* The TX call fd: a blocking eventfd whose counter is one below its
+ * maximum, so the backend's first call would block forever; then TX
+ * frames, so that it calls. */
+static int c_callfd_blocking_full(struct hctx *h)
+{
+	int fd = eventfd(0, EFD_CLOEXEC);
+	uint64_t idx = 1, full = 0xfffffffffffffffeull;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, &full, sizeof(full)) != sizeof(full)) {
+		close(fd);
+		return -errno;
+	}
+	tally(h, vhu_request(&h->d, VHU_SET_VRING_CALL, &idx, 8, &fd, 1, NULL));
+	close(h->d.vq[1].callfd);
+	h->d.vq[1].callfd = fd;
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	struct vhu_vq *vq = &h->d.vq[1];
+	for (uint16_t i = 0; i < 8; i++) {
+		set_desc(&h->d, 1, i, f, h->d.hdr_len + 60, 0, 0);
+		vhu_vq_push(vq, i);
+	}
+	vhu_vq_publish(vq);
+	return 0;
+}
+
 static const struct hcase cases[] = {
 	{ "desc-out-of-range", "TX descriptor address outside every region", SETUP_RUNNING, false, c_desc_out_of_range },
 	{ "desc-straddle", "TX descriptor crossing the end of region 0", SETUP_RUNNING, false, c_desc_straddle },
@@ -586,6 +613,7 @@ static const struct hcase cases[] = {
 	{ "pipe-callfd", "call fds are a pipe that is never read", SETUP_RUNNING, false, c_pipe_callfd },
 	{ "second-connection", "a second frontend connects to a running port", SETUP_RUNNING, false, c_second_connection },
 	{ "ring-reenable-one", "both rings disabled, TX enabled alone, a TX frame", SETUP_RUNNING, false, c_ring_reenable_one },
+	{ "callfd-blocking-full", "TX call fd: a blocking eventfd with a full counter, then TX", SETUP_RUNNING, false, c_callfd_blocking_full },
 	{ "vring-num-grow", "TX ring translated for 8 entries at a region end, then SET_VRING_NUM 32768", SETUP_MEM, false, c_vring_num_grow },
 };
 
