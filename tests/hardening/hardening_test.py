@@ -250,7 +250,7 @@ def hostile_hosts(t):
 def scenario_hostile(t, cases):
     a, b = hostile_hosts(t)
     cases = cases or hostile_cases(t)
-    check(len(cases) >= 24 or len(sys.argv) > 3,
+    check(len(cases) >= 28 or len(sys.argv) > 3,
           "only %d hostile cases listed" % len(cases))
     clean_reconnect(t, a, b)
     # a1 learns b1, so the good stream is unicast and B's fabric counters
