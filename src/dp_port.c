@@ -501,9 +501,12 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 	out->qkey = d->qkey;
 	out->lid = dp.dev->lid;
 	out->mtu = (uint16_t)(d->max_frame - VNET_FRAME_OVERHEAD);
-	out->n_mrs = d->g.n_mrs;
-	for (unsigned i = 0; i < d->g.n_mrs; i++)
-		out->lkeys[i] = d->g.mrs[i]->lkey;
+	/* The control thread may be deregistering the MRs of a stopping
+	 * port right now: read the lkeys kept in the memory table, never
+	 * through the MR pointers. */
+	out->n_mrs = d->g.mem.nregions;
+	for (unsigned i = 0; i < out->n_mrs && i < VQ_MEM_MAX_REGIONS; i++)
+		out->lkeys[i] = d->g.mem.regions[i].lkey;
 	out->tx_inflight = (uint16_t)(d->tx_head - d->tx_tail);
 	out->rx_posted_wrs = (uint16_t)(d->rx_head - d->rx_tail);
 	out->qp_recoveries = d->qp_recoveries;
