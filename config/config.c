@@ -283,6 +283,7 @@ static const char *s_mtu(struct parse_state *st, struct cfg_segment *s,
 			 const char *v)
 {
 	(void)st;
+	s->has_mtu = true;
 	return parse_mtu(v, &s->mtu);
 }
 

@@ -119,7 +119,7 @@ static bool segment_equal(const struct cfg_segment *a,
 			  const struct cfg_segment *b)
 {
 	return strcmp(a->name, b->name) == 0 && a->qkey == b->qkey &&
-	       a->mtu == b->mtu &&
+	       a->mtu == b->mtu && a->has_mtu == b->has_mtu &&
 	       a->has_mcast_gid == b->has_mcast_gid &&
 	       (!a->has_mcast_gid || memcmp(a->mcast_gid, b->mcast_gid, 16) == 0);
 }

@@ -92,6 +92,10 @@ uint16_t dp_port_mtu(const struct cfg_segment *seg, const struct cfg_port *pc)
 {
 	uint16_t mtu = seg->mtu;
 
+	/* Not configured: Ethernet's 1500, or less where one message of this
+	 * fabric cannot carry it (every host of such a fabric agrees). */
+	if (!seg->has_mtu && mtu > dp_path_mtu_limit())
+		mtu = dp_path_mtu_limit();
 	if (pc->mtu && pc->mtu < mtu)
 		mtu = pc->mtu;
 	return mtu;

@@ -205,7 +205,7 @@ int dp_port_create(struct port *p)
 
 	if (!dp.dev)
 		return -ENODEV;
-	if (p->seg.mtu > dp_path_mtu_limit()) {
+	if (p->seg.has_mtu && p->seg.mtu > dp_path_mtu_limit()) {
 		log_err("port %s: segment %s has mtu %u, but one message on "
 			"this device carries at most %u (IB MTU %u): lower the "
 			"segment's mtu on every host", p->cfg.name, p->seg.name,

@@ -63,6 +63,8 @@ struct cfg_segment {
 	/* The largest IP packet on the segment; every host of the segment
 	 * must use the same value (frames above it are dropped). */
 	uint16_t mtu;
+	bool has_mtu; /* configured; else the default, lowered to what one
+		       * message of the fabric carries (Soft-RoCE: 998) */
 	unsigned line;
 };
 
