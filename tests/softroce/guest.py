@@ -52,6 +52,7 @@ MAC = {"a1": "02:00:00:00:0a:01", "a2": "02:00:00:00:0a:02",
 BCAST = "ff:ff:ff:ff:ff:ff"
 TPMD_MAC = {"a1": "02:00:00:00:1a:01", "b1": "02:00:00:00:1b:01"}
 QKEY = {"blue": 0x0b1e0001, "red": 0x0bed0002}
+SEG_MTU = 4000      # <= IB MTU 4096 - 26: one frame per UD message
 FAILED = []
 
 
@@ -196,7 +197,10 @@ class Host(Ctl):
                                      else "adaptive"),
                  "eal_memory_mb = 64"]
         for seg, q in QKEY.items():
-            lines += ["[segment %s]" % seg, "qkey = 0x%08x" % q]
+            # 4000: the unicast step sends 3800-byte frames, which a
+            # segment only carries when its MTU says so (default 1500).
+            lines += ["[segment %s]" % seg, "qkey = 0x%08x" % q,
+                      "mtu = %d" % SEG_MTU]
         for p, seg in ports:
             lines += ["[port %s]" % p, "socket = %s" % t.path(p + ".sock"),
                       "segment = %s" % seg]
