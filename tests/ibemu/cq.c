@@ -99,6 +99,7 @@ IBEMU_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe,
 		free(cq);
 		return NULL;
 	}
+	ibemu_prefault(cq->ring, (size_t)size * sizeof(*cq->ring));
 	cq->ring_mask = size - 1;
 	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
 	cq->ibv.context = ctx;

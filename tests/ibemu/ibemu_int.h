@@ -149,6 +149,18 @@ struct slot_hdr {
 	uint8_t pad2[24];
 };
 
+/* A device's queues are resident from creation. Calloc'd queue memory is
+ * not (and a memset after calloc is optimised away), so a process's RSS
+ * would grow as posting walks through it: touch one byte per page, so
+ * that leak checks measure the program, not the emulator's lazy pages. */
+static inline void ibemu_prefault(void *p, size_t n)
+{
+	volatile unsigned char *b = p;
+
+	for (size_t off = 0; off < n; off += 4096)
+		b[off] = 0;
+}
+
 static inline struct slot_hdr *ring_slot(struct ring_hdr *h, uint64_t i)
 {
 	return (struct slot_hdr *)((uint8_t *)(h + 1) +

@@ -48,7 +48,7 @@ static int create_ring(struct ibemu_qp *qp, uint32_t slots, uint32_t qpn,
 		return -1;
 	}
 	struct ring_hdr *h = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-				  MAP_SHARED, fd, 0);
+				  MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (h == MAP_FAILED) {
 		unlink(path);
@@ -110,6 +110,7 @@ IBEMU_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 	qp->rq_wqes = calloc(qp->rq_slots, qp->rq_wqe_size);
 	if (!qp->rq_wqes)
 		goto fail_free;
+	ibemu_prefault(qp->rq_wqes, (size_t)qp->rq_slots * qp->rq_wqe_size);
 
 	struct shm_fabric *f = ibemu_g.fab;
 	if ((err = ibemu_fab_lock()))
