@@ -25,7 +25,7 @@ scenarios:
             packed rings (not offered: split) talk to each other
   norxmrg   both guests without mergeable RX buffers (mrg_rxbuf=off):
             pings (full size too) and bulk TCP intact both ways
-  demo      scenario ping for people: streams the guests' ping output and
+  demo      scenario ping for people: shows the guests' ping output and
             prints ibvhostctl show-ports and show-fdb of both daemons
 Every wait is bounded; everything started is stopped on exit.
 E2E_KEEP=1 keeps the work folder (configs, daemon logs, guest consoles);

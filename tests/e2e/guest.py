@@ -5,9 +5,11 @@ command agent on its second serial port.
 
 The guest is the Debian kernel and a busybox initramfs (guestimg.py) whose
 role script configures eth0 from the kernel command line, prints a ready
-line on the console (ttyS0, a log file here) and then serves commands on
-ttyS1 (a UNIX socket here): the host writes `ID COMMAND\\n`, the guest runs
-COMMAND with sh and answers with its output and `@@E2E-DONE ID STATUS`.
+line on the console (ttyS0, a log file here) and then execs the command
+agent on ttyS1 (a UNIX socket here, connected as soon as QEMU has made
+it). The agent and its protocol are in agent.py: it announces itself once
+its port is in raw mode, and every command and reply is framed and
+checksummed, so a lost byte means a resend, never a wrong command run.
 """
 import os
 import re
@@ -16,12 +18,17 @@ import subprocess
 import time
 
 import guestimg
+from agent import AGENT, Agent, GuestError  # noqa: F401 (GuestError: API)
 
 QEMU = "qemu-system-x86_64"
 MEM_MB = 256
+CONNECT_TIMEOUT = 30.0   # QEMU start to its agent socket
+AGENT_READY_MIN_S = 30.0  # console ready to agent ready, at least
 
 # Role script: eth0 from the kernel parameters e2e_ip (address/prefix) and
-# e2e_name, then the agent on ttyS1.
+# e2e_name, then the agent on ttyS1. The agent sets the port raw itself,
+# on the descriptor it then reads: `stty -F` would open and close the
+# port, and a tty closed by its last user drops what arrives meanwhile.
 RC = r"""
 echo "rc: guest $e2e_name"
 ip link set lo up
@@ -30,21 +37,8 @@ if ! ip link set eth0 up; then
 fi
 ip addr add "$e2e_ip" dev eth0
 echo "E2E-READY $e2e_name mtu=$(cat /sys/class/net/eth0/mtu) mac=$(cat /sys/class/net/eth0/address)"
-stty -F /dev/ttyS1 raw -echo
-exec /bin/sh /etc/agent.sh </dev/ttyS1 >/dev/ttyS1 2>&1
+exec /bin/sh /etc/agent.sh </dev/ttyS1 >/dev/ttyS1 2>/dev/null
 """
-
-AGENT = r"""
-while IFS= read -r line; do
-	id=${line%% *}
-	sh -c "${line#* }" </dev/null 2>&1
-	printf '\n@@E2E-DONE %s %d\n' "$id" "$?"
-done
-"""
-
-
-class GuestError(Exception):
-    pass
 
 
 def images(build):
@@ -68,8 +62,7 @@ class Guest:
         self.transcript = []
         self.proc = None
         self.conn = None
-        self.buf = b""
-        self.seq = 0
+        self.agent = None
         self.boot_s = None
         nic = "virtio-net-pci,netdev=n0,mac=%s,vectors=0" % mac
         if mtu:
@@ -98,11 +91,22 @@ class Guest:
             "-serial", "chardev:agent"]
 
     def start(self):
+        """Starts QEMU and connects to the agent's port before the guest
+        can have booted to it (QEMU makes the socket before the machine
+        runs); wait_ready() does not depend on that."""
         self.t0 = time.monotonic()
         self.qemu_log = open(self.console + ".qemu", "w")
         self.proc = subprocess.Popen(self.argv, stdout=self.qemu_log,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
+        try:
+            self._connect(time.monotonic() + CONNECT_TIMEOUT)
+        except GuestError:
+            self.stop()   # the caller has no guest to stop
+            raise
+        self.agent = Agent(self.conn.sendall, self._recv,
+                           "guest %s" % self.name,
+                           alive=lambda: self.proc.poll() is None)
         return self
 
     def console_text(self):
@@ -129,86 +133,82 @@ class Guest:
         if self.transcript:
             out += "---- guest %s commands (last 10) ----\n%s\n" % (
                 self.name, "\n".join(self.transcript[-10:]))
+        if self.agent and self.agent.events:
+            out += "---- guest %s agent events (last 10) ----\n%s\n" % (
+                self.name, "\n".join(self.agent.events[-10:]))
         return out
 
     def wait_ready(self, timeout=90):
-        """Until the role script has configured eth0; returns the MTU the
-        guest's virtio_net driver took."""
+        """Until the role script has configured eth0 and the agent has
+        announced itself on its port; returns the MTU the guest's
+        virtio_net driver took."""
         deadline = time.monotonic() + timeout
         pat = re.compile(r"E2E-READY %s mtu=(\d+)" % re.escape(self.name))
-        while time.monotonic() < deadline:
+        while True:
             m = pat.search(self.console_text())
             if m:
                 self.boot_s = time.monotonic() - self.t0
                 self.mtu = int(m.group(1))
-                self._connect(deadline)
-                return self.mtu
-            if "E2E-FAIL" in self.console_text():
                 break
-            if self.proc.poll() is not None:
-                raise GuestError("guest %s: qemu exited with %d before the "
-                                 "guest was ready\n%s" % (
-                                     self.name, self.proc.returncode,
-                                     self.diagnostics()))
-            time.sleep(0.2)
-        raise GuestError("guest %s not ready after %ds\n%s" % (
-            self.name, timeout, self.diagnostics()))
+            if "E2E-FAIL" in self.console_text():
+                raise GuestError("guest %s failed to boot\n%s" % (
+                    self.name, self.diagnostics()))
+            self._check_alive("before the guest was ready")
+            if time.monotonic() >= deadline:
+                raise GuestError("guest %s not ready after %ds\n%s" % (
+                    self.name, timeout, self.diagnostics()))
+            time.sleep(0.2)   # polling the console file, bounded above
+        try:
+            self.agent.wait_ready(max(deadline - time.monotonic(),
+                                      AGENT_READY_MIN_S))
+        except GuestError as e:
+            raise GuestError("%s\n%s" % (e, self.diagnostics()))
+        return self.mtu
+
+    def _check_alive(self, when):
+        if self.proc.poll() is not None:
+            raise GuestError("guest %s: qemu exited with %d %s\n%s" % (
+                self.name, self.proc.returncode, when, self.diagnostics()))
 
     def _connect(self, deadline):
         while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(self.agent_path)
                 self.conn = s
                 return
             except OSError:
                 s.close()
+                self._check_alive("before making its agent socket")
                 if time.monotonic() > deadline:
-                    raise GuestError("guest %s: agent socket %s" % (
+                    raise GuestError("guest %s: no agent socket %s" % (
                         self.name, self.agent_path))
-                time.sleep(0.1)
+                time.sleep(0.05)   # until QEMU has made it, bounded
+
+    def _recv(self, timeout):
+        self.conn.settimeout(timeout)
+        try:
+            return self.conn.recv(65536)
+        except socket.timeout:
+            return None
 
     def sh(self, cmd, timeout=60, check=False, echo=None):
         """Runs `cmd` in the guest; returns (status, output). `echo`: a
-        function called with each output line as it arrives."""
-        self.seq += 1
-        tag = "@@E2E-DONE %d " % self.seq
-        self.conn.sendall(("%d %s\n" % (self.seq, cmd)).encode())
-        deadline = time.monotonic() + timeout
-        out = b""
-        shown = 0
-        while True:
-            i = self.buf.find(tag.encode())
-            if i >= 0:
-                j = self.buf.find(b"\n", i)
-                if j >= 0:
-                    out = self.buf[:i]
-                    status = int(self.buf[i + len(tag):j])
-                    self.buf = self.buf[j + 1:]
-                    break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.transcript.append("$ %s\n%s\n[timed out after %ds]" % (
-                    cmd, self.buf.decode(errors="replace"), timeout))
-                raise GuestError("guest %s: `%s` did not finish in %ds\n%s"
-                                 % (self.name, cmd, timeout,
-                                    self.diagnostics()))
-            self.conn.settimeout(min(left, 1.0))
-            try:
-                data = self.conn.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                raise GuestError("guest %s: agent connection closed\n%s" % (
-                    self.name, self.diagnostics()))
-            self.buf += data
-            if echo:
-                lines = self.buf.split(b"\n")
-                for ln in lines[shown:-1]:
-                    if not ln.startswith(b"@@E2E-DONE"):
-                        echo(ln.decode(errors="replace").rstrip("\r"))
-                shown = max(shown, len(lines) - 1)
+        function called with each output line (once the command is done:
+        the output travels checksummed, in one piece)."""
+        try:
+            status, out = self.agent.run(cmd, timeout)
+        except GuestError as e:
+            self.transcript.append("$ %s\n[%s]" % (cmd, e))
+            raise GuestError("%s\n%s" % (e, self.diagnostics()))
         text = out.decode(errors="replace").rstrip("\n")
+        if self.agent.resends:
+            print("guest %s: command %d sent %d times (%s): %s" % (
+                self.name, self.agent.seq, self.agent.sends,
+                "; ".join(self.agent.resends), cmd), flush=True)
+        if echo:
+            for ln in text.split("\n"):
+                echo(ln.rstrip("\r"))
         self.transcript.append("$ %s\n%s\n[status %d]" % (cmd, text[-2000:],
                                                          status))
         if check and status != 0:
