@@ -17,13 +17,29 @@
 
 #include "ibemu_int.h"
 
-static struct ibv_device ibemu_device = {
-	.node_type = IBV_NODE_CA,
-	.transport_type = IBV_TRANSPORT_IB,
-	.name = "ibemu0",
-	.dev_name = "uverbs0",
-	.dev_path = "/sys/class/infiniband_verbs/uverbs0",
-	.ibdev_path = "/sys/class/infiniband/ibemu0",
+/*
+ * The device, laid out as the head of rdma-core's struct verbs_device
+ * (driver.h): provider libraries' direct-verbs entry points
+ * (mlx5dv_is_supported, mlx5dv_open_device, efadv_query_device, ...) tell
+ * their own devices by verbs_device.ops. Ours is NULL, so they answer
+ * "not mine" (EOPNOTSUPP) instead of reading past an ibv_device.
+ */
+static struct {
+	struct ibv_device device;
+	const void *ops;
+	int refcount;
+	void *entry[2];
+	void *sysfs;
+	uint64_t core_support;
+} ibemu_vdev = {
+	.device = {
+		.node_type = IBV_NODE_CA,
+		.transport_type = IBV_TRANSPORT_IB,
+		.name = "ibemu0",
+		.dev_name = "uverbs0",
+		.dev_path = "/sys/class/infiniband_verbs/uverbs0",
+		.ibdev_path = "/sys/class/infiniband/ibemu0",
+	},
 };
 
 struct async_msg {
@@ -39,7 +55,7 @@ IBEMU_EXPORT struct ibv_device **ibv_get_device_list(int *num)
 		errno = ENOMEM;
 		return NULL;
 	}
-	l[0] = &ibemu_device;
+	l[0] = &ibemu_vdev.device;
 	if (num)
 		*num = 1;
 	return l;
@@ -57,7 +73,7 @@ IBEMU_EXPORT const char *ibv_get_device_name(struct ibv_device *device)
 
 IBEMU_EXPORT int ibv_get_device_index(struct ibv_device *device)
 {
-	return device == &ibemu_device ? 0 : -1;
+	return device == &ibemu_vdev.device ? 0 : -1;
 }
 
 static uint64_t node_guid_be(void)
@@ -262,7 +278,7 @@ IBEMU_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 {
 	struct ibemu_context *c;
 
-	if (device != &ibemu_device) {
+	if (device != &ibemu_vdev.device) {
 		errno = ENODEV;
 		return NULL;
 	}
