@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,25 @@ static void release_ah(const struct fdb_entry *e, void *arg)
 	(void)arg;
 	if (e->ah)
 		ibv_destroy_ah(e->ah);
+}
+
+/* A port's large areas (its state, its registered scratch) get pages of
+ * their own, zeroed, returned to the kernel when the port goes: a
+ * registered buffer shares no page with the heap, and restarting ports
+ * does not fragment it (glibc would serve them from the heap once its
+ * mmap threshold has risen). */
+static void *pages_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void pages_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
 }
 
 static size_t scratch_size(void)
@@ -162,10 +182,10 @@ static void port_release(struct dp_port *d)
 		fdb_destroy(d->fdb, release_ah, NULL);
 	if (d->scratch_mr)
 		ibv_dereg_mr(d->scratch_mr);
-	free(d->scratch);
+	pages_free(d->scratch, scratch_size());
 	if (d->seg)
 		dp_segment_put(d->seg);
-	free(d);
+	pages_free(d, sizeof(*d));
 }
 
 static int add_static_entries(struct dp_port *d, const struct cfg_port *pc)
@@ -212,10 +232,9 @@ int dp_port_create(struct port *p)
 			p->seg.mtu, dp_path_mtu_limit(), dp.dev->mtu_bytes);
 		return -EMSGSIZE;
 	}
-	d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+	d = pages_alloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	memset(d, 0, sizeof(*d));
 	d->port = p;
 	d->g.rx_callfd = d->g.tx_callfd = -1;
 	d->g.rx_kickfd = d->g.tx_kickfd = -1;
@@ -241,12 +260,11 @@ int dp_port_create(struct port *p)
 	if (err)
 		goto err;
 
-	d->scratch = aligned_alloc(4096, (scratch_size() + 4095) & ~4095ul);
+	d->scratch = pages_alloc(scratch_size());
 	if (!d->scratch) {
 		err = -ENOMEM;
 		goto err;
 	}
-	memset(d->scratch, 0, scratch_size());
 	d->bounce = d->scratch +
 		    (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT;
 	d->discard = d->bounce + (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;

@@ -94,12 +94,11 @@ IBEMU_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe,
 		return NULL;
 	while (size < 2u * (uint32_t)cqe + 2)
 		size <<= 1;
-	cq->ring = calloc(size, sizeof(*cq->ring));
+	cq->ring = ibemu_queue_alloc((size_t)size * sizeof(*cq->ring));
 	if (!cq->ring) {
 		free(cq);
 		return NULL;
 	}
-	ibemu_prefault(cq->ring, (size_t)size * sizeof(*cq->ring));
 	cq->ring_mask = size - 1;
 	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
 	cq->ibv.context = ctx;
@@ -115,7 +114,7 @@ IBEMU_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe,
 			break;
 	if (slot == IBEMU_MAX_CQS) {
 		pthread_mutex_unlock(&ibemu_g.lock);
-		free(cq->ring);
+		ibemu_queue_free(cq->ring, (size_t)size * sizeof(*cq->ring));
 		free(cq);
 		errno = ENOMEM;
 		return NULL;
@@ -150,7 +149,8 @@ IBEMU_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 	pthread_mutex_unlock(&ibemu_g.lock);
 	pthread_spin_destroy(&cq->lock);
 	free(cq->rx_qps);
-	free(cq->ring);
+	ibemu_queue_free(cq->ring,
+			 (size_t)(cq->ring_mask + 1) * sizeof(*cq->ring));
 	free(cq);
 	return 0;
 }

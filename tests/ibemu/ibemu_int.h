@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 #include "ibemu.h"
@@ -149,16 +150,22 @@ struct slot_hdr {
 	uint8_t pad2[24];
 };
 
-/* A device's queues are resident from creation. Calloc'd queue memory is
- * not (and a memset after calloc is optimised away), so a process's RSS
- * would grow as posting walks through it: touch one byte per page, so
- * that leak checks measure the program, not the emulator's lazy pages. */
-static inline void ibemu_prefault(void *p, size_t n)
+/* A device's queues: their own pages, resident from creation, returned
+ * to the kernel when destroyed. Calloc'd queues would be paged in as
+ * posting walks through them and, once glibc's mmap threshold has risen,
+ * fragment the program's heap: leak checks would measure the emulator. */
+static inline void *ibemu_queue_alloc(size_t n)
 {
-	volatile unsigned char *b = p;
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
-	for (size_t off = 0; off < n; off += 4096)
-		b[off] = 0;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static inline void ibemu_queue_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
 }
 
 static inline struct slot_hdr *ring_slot(struct ring_hdr *h, uint64_t i)

@@ -107,10 +107,9 @@ IBEMU_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 		qp->rq_slots <<= 1;
 	qp->rq_wqe_size = (uint32_t)(sizeof(struct ibemu_recv_wqe) +
 				     qp->cap.max_recv_sge * sizeof(struct ibv_sge));
-	qp->rq_wqes = calloc(qp->rq_slots, qp->rq_wqe_size);
+	qp->rq_wqes = ibemu_queue_alloc((size_t)qp->rq_slots * qp->rq_wqe_size);
 	if (!qp->rq_wqes)
 		goto fail_free;
-	ibemu_prefault(qp->rq_wqes, (size_t)qp->rq_slots * qp->rq_wqe_size);
 
 	struct shm_fabric *f = ibemu_g.fab;
 	if ((err = ibemu_fab_lock()))
@@ -162,7 +161,7 @@ IBEMU_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd,
 	return &qp->ibv;
 
 fail_errno:
-	free(qp->rq_wqes);
+	ibemu_queue_free(qp->rq_wqes, (size_t)qp->rq_slots * qp->rq_wqe_size);
 	free(qp);
 	errno = err;
 	return NULL;
@@ -409,7 +408,7 @@ IBEMU_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	cq_account(to_cq(ibqp->send_cq), qp->cap.max_send_wr, -1);
 	cq_account(to_cq(ibqp->recv_cq), qp->cap.max_recv_wr, -1);
 	pthread_mutex_unlock(&ibemu_g.lock);
-	free(qp->rq_wqes);
+	ibemu_queue_free(qp->rq_wqes, (size_t)qp->rq_slots * qp->rq_wqe_size);
 	free(qp);
 	return 0;
 }
