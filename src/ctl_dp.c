@@ -57,7 +57,7 @@ static void port_json(struct port *p, json_t *obj)
 			"aged", (json_int_t)di.fdb.aged,
 			"evicted", (json_int_t)di.fdb.evicted);
 	json_object_set_new(obj, "ib",
-		json_pack("{s:b, s:b, s:o, s:o, s:i, s:i, s:i, s:o, s:i, s:i, s:I, s:I, s:I, s:o}",
+		json_pack("{s:b, s:b, s:o, s:o, s:i, s:i, s:i, s:o, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o}",
 			  "started", di.started,
 			  "broken", di.broken,
 			  "qpn", hex32(di.qpn),
@@ -68,6 +68,8 @@ static void port_json(struct port *p, json_t *obj)
 			  "lkeys", lkeys,
 			  "tx_inflight", (int)di.tx_inflight,
 			  "rx_posted_wrs", (int)di.rx_posted_wrs,
+			  "send_wr", (int)di.send_wr,
+			  "recv_wr", (int)di.recv_wr,
 			  "qp_recoveries", (json_int_t)di.qp_recoveries,
 			  "mrs_registered", (json_int_t)di.mrs_registered,
 			  "mrs_deregistered", (json_int_t)di.mrs_deregistered,
@@ -211,14 +213,17 @@ static json_t *stats(void)
 
 	for (unsigned i = 0; dp_core_get_info(i, &ci); i++)
 		json_array_append_new(cores,
-			json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I}",
+			json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				  "cpu", (int)ci.cpu, "ports", (int)ci.ports,
 				  "poll", ci.adaptive ? "adaptive" : "busy",
 				  "sleeps", (json_int_t)ci.sleeps,
 				  "wakeups_cq", (json_int_t)ci.wakeups_cq,
 				  "wakeups_kick", (json_int_t)ci.wakeups_kick,
 				  "wakeups_mailbox",
-				  (json_int_t)ci.wakeups_mailbox));
+				  (json_int_t)ci.wakeups_mailbox,
+				  "cq_entries", (json_int_t)ci.cq_entries,
+				  "cq_need", (json_int_t)ci.cq_need,
+				  "cq_resizes", (json_int_t)ci.cq_resizes));
 	json_object_set_new(o, "cores", cores);
 	struct ibv_port_attr pa;
 	int qkey_viol = -1;

@@ -374,6 +374,16 @@ static void cores_and_device(struct text *t, json_t *stats)
 		core_sample(t, "ibvhostd_core_adaptive", c, NULL, one);
 		json_decref(one);
 	}
+	family(t, "ibvhostd_core_cq_entries", "gauge",
+	       "Entries of the polling core's completion queue.");
+	json_array_foreach(cores, i, c)
+		core_sample(t, "ibvhostd_core_cq_entries", c, NULL,
+			    json_object_get(c, "cq_entries"));
+	family(t, "ibvhostd_core_cq_wrs", "gauge",
+	       "WRs the core's ports may have outstanding (at most cq_entries).");
+	json_array_foreach(cores, i, c)
+		core_sample(t, "ibvhostd_core_cq_wrs", c, NULL,
+			    json_object_get(c, "cq_need"));
 	family(t, "ibvhostd_core_sleeps_total", "counter",
 	       "Times the adaptive polling core went to sleep.");
 	json_array_foreach(cores, i, c)

@@ -116,6 +116,10 @@ bool dp_core_get_info(unsigned i, struct dp_core_info *out)
 	out->wakeups_kick = __atomic_load_n(&c->wakeups_kick, __ATOMIC_RELAXED);
 	out->wakeups_mailbox =
 		__atomic_load_n(&c->wakeups_mailbox, __ATOMIC_RELAXED);
+	out->cq_entries = (uint32_t)__atomic_load_n(&c->cq->cqe,
+						    __ATOMIC_RELAXED);
+	out->cq_need = __atomic_load_n(&c->cq_need, __ATOMIC_RELAXED);
+	out->cq_resizes = __atomic_load_n(&c->cq_resizes, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -236,7 +240,7 @@ void dp_check_cores(void)
 
 static int core_init(struct dp_core *core, unsigned cpu, bool adaptive)
 {
-	int cqe = (int)DP_CQ_ENTRIES;
+	int cqe = (int)DP_CQ_MIN_ENTRIES;
 	int err;
 
 	core->cpu = cpu;

@@ -52,8 +52,10 @@
 #define DP_SGE_WANTED 32u
 /* Bytes of daemon scratch per WR: GRH + wire header, cache-line padded. */
 #define DP_SCRATCH_SLOT 64u
-/* Completion queue entries per core. */
-#define DP_CQ_ENTRIES 8192u
+/* Completion queue entries a core starts with; the CQ grows as ports
+ * join the core so that it holds a completion for every WR its ports
+ * may have outstanding (dp_port.c core_add_port). */
+#define DP_CQ_MIN_ENTRIES 4096u
 /* Ports one core serves at most. */
 #define DP_CORE_PORTS_MAX 64u
 /* Adaptive polling: a core idle this long arms its CQ and the guests'
@@ -241,6 +243,10 @@ struct dp_core {
 	struct dp_request *pending_stop; /* a deferred stop in progress */
 
 	uint64_t now_s;	/* coarse clock, read once per completion burst */
+	/* WRs the core's ports may have outstanding (send + receive queue
+	 * depths); the CQ holds at least as many entries. Core-owned. */
+	uint32_t cq_need;
+	uint32_t cq_resizes;
 	unsigned n_ports;
 	struct dp_port *ports[DP_CORE_PORTS_MAX];
 };

@@ -69,10 +69,65 @@ static size_t scratch_size(void)
 
 /* ---- requests executed on the core ----------------------------------------- */
 
+/* Completions one port may have outstanding: every WR of both queues
+ * (a flush completes unsignalled sends too). */
+static uint32_t port_cq_need(const struct dp_port *d)
+{
+	return d->caps.send_wr + d->caps.recv_wr;
+}
+
+/* Grow the core's CQ, before any WR of a new port is posted, so that it
+ * holds a completion for every WR its ports may have outstanding: an
+ * overflowed CQ is an error for every QP on it. On the core, between
+ * polls. */
+static int core_cq_reserve(struct dp_core *core, const struct dp_port *d)
+{
+	uint64_t need = (uint64_t)core->cq_need + port_cq_need(d);
+	uint64_t want = DP_CQ_MIN_ENTRIES;
+	int err;
+
+	if (need <= (uint64_t)core->cq->cqe)
+		return 0;
+	while (want < need)
+		want <<= 1;
+	if (want > dp.dev->max_cqe)
+		want = dp.dev->max_cqe;
+	if (want < need) {
+		log_err("port %s: polling core %u's CQ would need %llu entries, "
+			"the device allows %u; use more polling cores",
+			d->name, core->cpu, (unsigned long long)need,
+			dp.dev->max_cqe);
+		return -ENOSPC;
+	}
+	err = ibv_resize_cq(core->cq, (int)want);
+	if (err) {
+		log_err("port %s: ibv_resize_cq(polling core %u, %d -> %llu "
+			"entries) failed: %s; use more polling cores", d->name,
+			core->cpu, core->cq->cqe, (unsigned long long)want,
+			strerror(err));
+		return -ENOSPC;
+	}
+	core->cq_resizes++;
+	log_info("dp: polling core %u: CQ resized to %d entries for %llu "
+		 "outstanding WRs", core->cpu, core->cq->cqe,
+		 (unsigned long long)need);
+	return 0;
+}
+
 static int core_add_port(struct dp_core *core, struct dp_request *req)
 {
-	if (core->n_ports >= DP_CORE_PORTS_MAX)
+	int err;
+
+	if (core->n_ports >= DP_CORE_PORTS_MAX) {
+		log_err("port %s: polling core %u serves %u ports already",
+			req->port->name, core->cpu, DP_CORE_PORTS_MAX);
 		return -ENOSPC;
+	}
+	err = core_cq_reserve(core, req->port);
+	if (err)
+		return err;
+	__atomic_store_n(&core->cq_need, core->cq_need + port_cq_need(req->port),
+			 __ATOMIC_RELAXED);
 	core->ports[core->n_ports++] = req->port;
 	return 0;
 }
@@ -82,6 +137,9 @@ static int core_remove_port(struct dp_core *core, struct dp_request *req)
 	for (unsigned i = 0; i < core->n_ports; i++) {
 		if (core->ports[i] == req->port) {
 			core->ports[i] = core->ports[--core->n_ports];
+			__atomic_store_n(&core->cq_need,
+					 core->cq_need - port_cq_need(req->port),
+					 __ATOMIC_RELAXED);
 			return 0;
 		}
 	}
@@ -304,11 +362,8 @@ int dp_port_create(struct port *p)
 
 	req.port = d;
 	err = dp_core_call(d->core, &req);
-	if (err) {
-		log_err("port %s: polling core %u serves %u ports already",
-			d->name, d->core->cpu, DP_CORE_PORTS_MAX);
-		goto err;
-	}
+	if (err)
+		goto err; /* core_add_port said why */
 	p->dp = d;
 	local_mac_set(d, true);
 	log_info("port %s: QP 0x%x, Q_Key 0x%x, segment %s, MTU %u, polling "
@@ -527,6 +582,8 @@ static int core_get_info(struct dp_core *core, struct dp_request *req)
 		out->lkeys[i] = d->g.mem.regions[i].lkey;
 	out->tx_inflight = (uint16_t)(d->tx_head - d->tx_tail);
 	out->rx_posted_wrs = (uint16_t)(d->rx_head - d->rx_tail);
+	out->send_wr = d->caps.send_wr;
+	out->recv_wr = d->caps.recv_wr;
 	out->qp_recoveries = d->qp_recoveries;
 	out->mrs_registered = d->mrs_registered;
 	out->mrs_deregistered = d->mrs_deregistered;

@@ -124,6 +124,7 @@ struct dp_port_info {
 	unsigned n_mrs;
 	uint32_t lkeys[VQ_MEM_MAX_REGIONS];
 	uint32_t tx_inflight, rx_posted_wrs;
+	uint32_t send_wr, recv_wr; /* the QP's queue depths */
 	uint64_t qp_recoveries;
 	uint64_t mrs_registered, mrs_deregistered;
 	struct fdb_stats fdb;
@@ -145,6 +146,7 @@ struct dp_core_info {
 	unsigned ports;
 	bool adaptive;
 	uint64_t sleeps, wakeups_cq, wakeups_kick, wakeups_mailbox;
+	uint32_t cq_entries, cq_need, cq_resizes;
 };
 /* Fill `out` for core i; false past the last core. */
 bool dp_core_get_info(unsigned i, struct dp_core_info *out);

@@ -155,11 +155,42 @@ IBEMU_EXPORT int ibv_destroy_cq(struct ibv_cq *ibcq)
 	return 0;
 }
 
-IBEMU_EXPORT int ibv_resize_cq(struct ibv_cq *cq, int cqe)
+/* Grow or shrink while in use, as devices do: the queued completions move
+ * to the new ring; a size below what is queued is refused. */
+IBEMU_EXPORT int ibv_resize_cq(struct ibv_cq *ibcq, int cqe)
 {
-	(void)cq;
-	(void)cqe;
-	return EOPNOTSUPP;
+	struct ibemu_cq *cq = (struct ibemu_cq *)ibcq;
+	struct ibemu_cqe *ring, *old;
+	size_t old_bytes;
+	uint32_t size = 4;
+
+	if (cqe < 1 || (uint32_t)cqe > IBEMU_MAX_CQE)
+		return EINVAL;
+	while (size < 2u * (uint32_t)cqe + 2)
+		size <<= 1;
+	ring = ibemu_queue_alloc((size_t)size * sizeof(*ring));
+	if (!ring)
+		return ENOMEM;
+	pthread_mutex_lock(&ibemu_g.lock); /* cq_account's lock */
+	pthread_spin_lock(&cq->lock);
+	if (cq->ring_tail - cq->ring_head > (uint64_t)cqe) {
+		pthread_spin_unlock(&cq->lock);
+		pthread_mutex_unlock(&ibemu_g.lock);
+		ibemu_queue_free(ring, (size_t)size * sizeof(*ring));
+		return EINVAL;
+	}
+	for (uint64_t i = cq->ring_head; i < cq->ring_tail; i++)
+		ring[i & (size - 1)] = cq->ring[i & cq->ring_mask];
+	old = cq->ring;
+	old_bytes = (size_t)(cq->ring_mask + 1) * sizeof(*cq->ring);
+	cq->ring = ring;
+	cq->ring_mask = size - 1;
+	cq->ibv.cqe = cqe;
+	cq->may_overflow = cq->wr_capacity > (uint64_t)cqe;
+	pthread_spin_unlock(&cq->lock);
+	pthread_mutex_unlock(&ibemu_g.lock);
+	ibemu_queue_free(old, old_bytes);
+	return 0;
 }
 
 /* Wake the owner of an armed CQ (any process). */

@@ -383,6 +383,59 @@ static void test_mtu_inline_signaling(void **state)
 	ibv_destroy_qp(b);
 }
 
+/* A CQ grows in use: queued completions survive, the larger size takes
+ * what overflowed the smaller one; shrinking below what is queued fails. */
+static void test_cq_resize(void **state)
+{
+	struct tu_node *n = *state;
+	struct ibv_cq *cq = ibv_create_cq(n->ctx, 2, NULL, NULL, 0);
+	struct ibv_qp_init_attr ia = {
+		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD, .sq_sig_all = 1,
+		.cap = { .max_send_wr = 8, .max_recv_wr = 8, .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+	};
+	struct ibemu_counters c0, c1;
+	struct ibv_wc wc[8];
+	int got = 0;
+
+	assert_non_null(cq);
+	tu_counters(&c0);
+	struct ibv_qp *qp = ibv_create_qp(n->pd, &ia);
+	assert_non_null(qp);
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = 1 };
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				       IBV_QP_PORT | IBV_QP_QKEY), 0);
+	a.qp_state = IBV_QPS_RTR;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
+	a.qp_state = IBV_QPS_RTS;
+	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+	struct ibv_ah *ah = tu_ah(n, n->lid, NULL);
+	tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0, 100);
+	tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0, 101);
+	assert_int_equal(ibv_resize_cq(cq, 0), EINVAL);
+	assert_int_equal(ibv_resize_cq(cq, 1), EINVAL); /* 2 queued */
+	assert_int_equal(ibv_resize_cq(cq, 8), 0);
+	assert_int_equal(cq->cqe, 8);
+	for (int i = 0; i < 6; i++)
+		tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0,
+			(uint64_t)i);
+	while (got < 8) {
+		int r = tu_poll(cq, wc + got, 8 - got, 1000);
+
+		assert_true(r > 0);
+		got += r;
+	}
+	assert_int_equal(wc[0].wr_id, 100); /* moved across the resize */
+	assert_int_equal(wc[1].wr_id, 101);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(wc[i].status, IBV_WC_SUCCESS);
+	tu_counters(&c1);
+	assert_int_equal(c1.cq_overflow - c0.cq_overflow, 0);
+	ibv_destroy_ah(ah);
+	ibv_destroy_qp(qp);
+	ibv_destroy_cq(cq);
+}
+
 static void test_cq_overflow(void **state)
 {
 	struct tu_node *n = *state;
@@ -535,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_from_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtu_inline_signaling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cq_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comp_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_qps_one_cq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declined_features, setup, teardown),
