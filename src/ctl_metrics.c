@@ -182,6 +182,7 @@ static const struct {
 	{ "bounce_copies", "Frames with more segments than the HCA gathers, copied once." },
 	{ "csum_computed", "Checksums computed by the daemon." },
 	{ "rx_returned_empty", "RX buffers given back unfilled when the device stopped." },
+	{ "tx_deferred", "Polling rounds in which the port's TX waited for its share of descriptors." },
 };
 
 static const char *help_of(const char *counter)

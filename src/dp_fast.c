@@ -127,6 +127,15 @@ static unsigned port_tx(struct dp_port *d)
 	}
 	if (avail == 0)
 		return 0;
+	/* Fair share of the core: credit per round, chains cost what they
+	 * walked (see DP_TX_DESC_QUANTUM). */
+	d->tx_credit += DP_TX_DESC_QUANTUM;
+	if (d->tx_credit > DP_TX_DESC_QUANTUM)
+		d->tx_credit = DP_TX_DESC_QUANTUM;
+	if (d->tx_credit <= 0) {
+		DP_COUNT(d, tx_deferred, 1);
+		return 1; /* work is waiting: not idle */
+	}
 	room = (uint16_t)(DP_TX_INFLIGHT - (uint16_t)(d->tx_head - d->tx_tail));
 	n = avail < room ? avail : room;
 	if (n > DP_BURST)
@@ -135,13 +144,19 @@ static unsigned port_tx(struct dp_port *d)
 	for (uint16_t i = 0; i < n; i++) {
 		uint16_t head = vq_avail_head(&d->g.txq, i);
 		uint16_t slot = d->tx_head;
+
+		if (d->tx_credit <= 0) {
+			n = i; /* the rest waits for the next rounds */
+			break;
+		}
 		uint8_t *hdr = tx_hdr(d, slot);
 		uint8_t *eth = hdr + WIRE_HDR_LEN;
-		struct vq_chain chain;
+		struct vq_chain chain = { .ndesc = 0 };
 		struct vnet_tx tx;
 
 		err = vq_walk_chain(&d->g.txq, &d->g.mem, head, VQ_DIR_TX, segs,
 				    DP_TX_SEGS, &chain);
+		d->tx_credit -= chain.ndesc ? chain.ndesc : 1;
 		if (err) {
 			n = i; /* the bad chain is not consumed */
 			port_break(d, "TX", err);

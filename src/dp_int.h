@@ -46,6 +46,12 @@
 /* Guest RX chains a port holds at most (posted or spare). Power of
  * two. */
 #define DP_RX_POOL 1024u
+/* Descriptors a port's TX may walk per polling round, on average: each
+ * round adds this much credit (capped at this much), each chain costs the
+ * descriptors it visited, and a port in debt waits. Ordinary guests (1-4
+ * descriptors a frame, bursts of DP_BURST) never wait; chains of hundreds
+ * of empty descriptors cannot take the core from the other ports. */
+#define DP_TX_DESC_QUANTUM 128
 /* Segments one TX chain may expand to before it is refused. */
 #define DP_TX_SEGS VQ_SEGS_DEFAULT
 /* SGEs we ask for per WR (clamped to the device). */
@@ -147,6 +153,7 @@ struct dp_port {
 	uint16_t tx_head, tx_tail;
 	uint16_t tx_ids[DP_TX_INFLIGHT];
 	uint16_t tx_unsignaled;	/* sends posted since the last signaled one */
+	int32_t tx_credit;	/* descriptors TX may still walk (DP_TX_DESC_QUANTUM) */
 
 	/* RX: WRs rx_tail..rx_head are posted. Popped chains live in
 	 * `pool`; `spare` is a FIFO of pool indexes popped but not in a

@@ -156,6 +156,7 @@ static int core_start_port(struct dp_core *core, struct dp_request *req)
 		return -EBUSY;
 	d->g = *ready;
 	d->tx_head = d->tx_tail = 0;
+	d->tx_credit = 0;
 	d->rx_head = d->rx_tail = 0;
 	d->spare_head = d->spare_tail = 0;
 	d->n_free = DP_RX_POOL;

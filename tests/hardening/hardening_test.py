@@ -18,6 +18,10 @@ scenarios:
   stall     a frontend sends a message header and withholds its payload:
             the connection is dropped after VHOST_GUARD_IO_TIMEOUT_MS, and
             the time another port needs to negotiate meanwhile is printed
+  fairness  an ordinary guest and one posting TX chains of 255
+            descriptors on one polling core: the long chains wait for
+            their share (tx_deferred), the ordinary guest never; its rate
+            next to them against alone is printed
   leaks     100 connect/disconnect cycles and 100 SIGHUP reloads, each
             after 20 unmeasured ones: open fds, MRs and QPs return to
             their starting values, RSS grows at most 512 kB
@@ -540,9 +544,55 @@ def scenario_access(t, _):
                             "connection closed"))
 
 
+def scenario_fairness(t, _):
+    """An ordinary guest (a1) and one whose TX frames are chains of 255
+    descriptors (ev, hostile long-chains, 128 chains in flight) share a
+    polling core. a1's TX rate next to ev, against a1's rate alone, both
+    measured in this run; ev's TX must wait for its share (tx_deferred),
+    a1's never."""
+    a = t.host("A", 1, [{"name": "a1"}, {"name": "ev", "segment": "red"}])
+    n = 200000
+
+    def rate(what):
+        c0 = a.counters("a1")
+        p = t.frontend("a1", "send", "--count", n, "--size", 60, "--dst",
+                       "ff:ff:ff:ff:ff:ff", core=0, timeout=60)
+        r = t.result(p, timeout=90)
+        check(r.get("ok") and r["sent"] == n, "a1 send %s: %s" % (what, r))
+        c1 = a.counters("a1")
+        check(c1["tx_frames"] - c0["tx_frames"] == n,
+              "daemon A sent %d of a1's %d frames %s"
+              % (c1["tx_frames"] - c0["tx_frames"], n, what))
+        check(c1["tx_deferred"] == c0["tx_deferred"],
+              "a1's TX waited %s: %s" % (what, c1))
+        return r["pps"]
+    alone = rate("alone")
+    h = t.frontend("ev", "hostile", "long-chains", mac=EV_MAC, core=0,
+                   timeout=40, extra=("--ring", "32768", "--mem", "256"))
+    wait_for(lambda: a.port("ev")["state"] == "running" and
+             a.counters("ev")["tx_frames"] >= 64, "ev's long chains moving")
+    e0 = a.counters("ev")
+    shared = rate("next to ev")
+    e1 = a.counters("ev")
+    hr = t.result(h, timeout=60)
+    check(a.proc.poll() is None, "ibvhostd A died")
+    check(hr.get("ok"), "long-chains did not run: %s" % hr)
+    ev_frames = e1["tx_frames"] - e0["tx_frames"]
+    check(ev_frames > 0, "ev sent nothing while a1 measured: %s" % e1)
+    check(e1["tx_deferred"] > e0["tx_deferred"],
+          "ev's 255-descriptor chains never waited for their share: %s" % e1)
+    ratio = shared / alone
+    print("fairness: a1 alone %.0f fps, next to ev's 255-descriptor chains "
+          "%.0f fps (%.2fx); ev sent %d frames meanwhile and waited %d "
+          "rounds; %s" % (alone, shared, ratio, ev_frames,
+                          e1["tx_deferred"] - e0["tx_deferred"],
+                          hr.get("note")))
+
+
 SCENARIOS = {
     "hostile": scenario_hostile,
     "stall": scenario_stall,
+    "fairness": scenario_fairness,
     "leaks": scenario_leaks,
     "restart": scenario_restart,
     "access": scenario_access,

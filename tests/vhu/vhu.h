@@ -110,7 +110,7 @@ struct vhu_msg {
 /* ---- guest memory -------------------------------------------------------- */
 
 #define VHU_CANARY 0xa5u
-#define VHU_MAX_ALLOCS 8192
+#define VHU_MAX_ALLOCS (2 * 32768 + 256) /* RX buffers + TX slots of a 32768 ring */
 #define VHU_REGION1_GPA 0x100000000ull /* second region sits above 4 GiB */
 
 struct vhu_region {

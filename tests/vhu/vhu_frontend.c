@@ -145,7 +145,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case O_SOCKET: c->o.socket = optarg; break;
 		case O_LISTEN: c->o.listen = true; break;
 		case O_MAC: ok = !vhu_parse_mac(optarg, c->o.mac); break;
-		case O_RING: ok = parse_u64(optarg, 2, 2048, &v); c->o.ring = (unsigned)v; break;
+		case O_RING: ok = parse_u64(optarg, 2, 32768, &v); c->o.ring = (unsigned)v; break;
 		case O_MEM: ok = parse_u64(optarg, 2, 4096, &v); c->o.mem_mb = (unsigned)v; break;
 		case O_REGIONS: ok = parse_u64(optarg, 1, 2, &v); c->o.regions = (unsigned)v; break;
 		case O_FEATURES: ok = parse_u64(optarg, 0, UINT64_MAX, &c->o.features_mask); break;
@@ -486,12 +486,16 @@ int main(int argc, char **argv)
 	uint64_t deadline = t0 + (uint64_t)(c.timeout_s * 1e9);
 	int r = vhu_dev_open(&d, &c.o);
 	struct recv_stats st;
-	uint64_t *rtt = NULL, nrtt = 0, reflected = 0;
+	uint64_t *rtt = NULL, nrtt = 0, reflected = 0, send_ns = 0;
 	memset(&st, 0, sizeof(st));
 	if (r == 0) {
 		fprintf(stderr, "vhu: %s ready on %s\n", c.cmd, c.o.socket);
-		if (!strcmp(c.cmd, "send"))
+		if (!strcmp(c.cmd, "send")) {
+			uint64_t s0 = vhu_now_ns();
+
 			cmd_send(&d, &c, deadline);
+			send_ns = vhu_now_ns() - s0;
+		}
 		else if (!strcmp(c.cmd, "recv"))
 			cmd_recv(&d, &c, deadline, &st);
 		else if (!strcmp(c.cmd, "echo"))
@@ -515,7 +519,10 @@ int main(int argc, char **argv)
 	if (!strcmp(c.cmd, "send")) {
 		ok = ok && d.tx_frames == c.count && d.tx_reaped == c.count;
 		vj_u64("sent", d.tx_frames);
-		vj_dbl("pps", el > 0 ? (double)d.tx_frames / el : 0);
+		/* The sending alone: connection and stop excluded. */
+		vj_dbl("send_s", (double)send_ns / 1e9);
+		vj_dbl("pps", send_ns ? (double)d.tx_frames * 1e9 / (double)send_ns
+				      : 0);
 	} else if (!strcmp(c.cmd, "recv")) {
 		uint64_t bad = st.bad[1] + st.bad[2] + st.bad[3] + st.bad[4];
 		uint64_t dups = 0, oor = 0, reord = 0, uniq = 0;

@@ -586,6 +586,55 @@ static int c_callfd_blocking_full(struct hctx *h)
 	return 0;
 }
 
+/* Valid TX frames whose chains are 254 zero-length descriptors and the
+ * frame, as many as the ring holds, re-posted as they complete for half
+ * of --timeout: costly to walk, legal to post. The port's neighbours on
+ * its polling core must keep their share (the test measures them). */
+static int c_long_chains(struct hctx *h)
+{
+	struct vhu_dev *d = &h->d;
+	struct vhu_vq *vq = &d->vq[1];
+	const uint16_t len = 255;
+	uint16_t nchains = (uint16_t)(vq->num / len);
+	uint64_t until = vhu_now_ns() + (uint64_t)d->o.timeout_ms * 500000ull;
+	uint64_t done = 0;
+
+	if (nchains == 0) {
+		snprintf(h->note, sizeof(h->note), "a ring of %u holds no "
+			 "%u-descriptor chain (--ring)", vq->num, len);
+		return -EINVAL;
+	}
+	uint64_t f = tx_frame(h, 60, 0, 0, 0);
+	for (uint16_t k = 0; k < nchains; k++) {
+		uint16_t b = (uint16_t)(k * len);
+
+		for (uint16_t j = 0; j + 1 < len; j++)
+			set_desc(d, 1, (uint16_t)(b + j), f, 0, VRING_DESC_F_NEXT,
+				 (uint16_t)(b + j + 1));
+		set_desc(d, 1, (uint16_t)(b + len - 1), f, d->hdr_len + 60, 0,
+			 0);
+		vhu_vq_push(vq, b);
+	}
+	vhu_vq_publish(vq);
+	while (vhu_now_ns() < until && !d->closed) {
+		uint32_t id, l;
+		bool any = false;
+
+		while (vhu_vq_get_used(vq, &id, &l)) {
+			vhu_vq_push(vq, (uint16_t)id);
+			done++;
+			any = true;
+		}
+		if (any)
+			vhu_vq_publish(vq);
+		else
+			usleep(200); /* leave the CPU to the other frontends */
+	}
+	snprintf(h->note, sizeof(h->note), "%llu frames of %u descriptors, "
+		 "%u chains in flight", (unsigned long long)done, len, nchains);
+	return 0;
+}
+
 static const struct hcase cases[] = {
 	{ "desc-out-of-range", "TX descriptor address outside every region", SETUP_RUNNING, false, c_desc_out_of_range },
 	{ "desc-straddle", "TX descriptor crossing the end of region 0", SETUP_RUNNING, false, c_desc_straddle },
@@ -614,6 +663,7 @@ static const struct hcase cases[] = {
 	{ "second-connection", "a second frontend connects to a running port", SETUP_RUNNING, false, c_second_connection },
 	{ "ring-reenable-one", "both rings disabled, TX enabled alone, a TX frame", SETUP_RUNNING, false, c_ring_reenable_one },
 	{ "callfd-blocking-full", "TX call fd: a blocking eventfd with a full counter, then TX", SETUP_RUNNING, false, c_callfd_blocking_full },
+	{ "long-chains", "TX frames of 255 descriptors (254 empty), the ring kept full for half of --timeout", SETUP_RUNNING, false, c_long_chains },
 	{ "vring-num-grow", "TX ring translated for 8 entries at a region end, then SET_VRING_NUM 32768", SETUP_MEM, false, c_vring_num_grow },
 };
 

@@ -22,9 +22,9 @@ int vhu_net_init(struct vhu_dev *d)
 	uint16_t num = (uint16_t)o->ring;
 	int r;
 
-	if (o->ring < 2 || o->ring > 2048 || (o->ring & (o->ring - 1))) {
+	if (o->ring < 2 || o->ring > 32768 || (o->ring & (o->ring - 1))) {
 		snprintf(d->err, sizeof(d->err),
-			 "ring size %u: must be a power of two in 2..2048", o->ring);
+			 "ring size %u: must be a power of two in 2..32768", o->ring);
 		return -EINVAL;
 	}
 	for (unsigned q = 0; q < 2; q++)
