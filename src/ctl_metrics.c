@@ -182,6 +182,8 @@ static const struct {
 	{ "bounce_copies", "Frames with more segments than the HCA gathers, copied once." },
 	{ "csum_computed", "Checksums computed by the daemon." },
 	{ "rx_returned_empty", "RX buffers given back unfilled when the device stopped." },
+	{ "announces", "Announcements of the port's MAC at its QP, sent when it started." },
+	{ "rx_announces", "Peers' announcements learned (a port there started on a new QP)." },
 	{ "tx_deferred", "Polling rounds in which the port's TX waited for its share of descriptors." },
 };
 

@@ -269,6 +269,46 @@ static void tx_complete(struct dp_port *d, const struct ibv_wc *wc,
 	}
 }
 
+/* A port that starts has a new QP: peers that learned its MAC before
+ * (this daemon restarted, or the port did) would send to a QP that is
+ * gone until their entry ages out. One frame to the segment's group
+ * from the configured MAC, flagged so that receivers learn it and
+ * deliver nothing. Its own send slot (send_wr = DP_TX_INFLIGHT + 1),
+ * signaled, its completion ignored. */
+void dp_port_announce(struct dp_port *d)
+{
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	struct wire_offload off = { WIRE_F_ANNOUNCE, 0, 0 };
+	uint8_t *eth = d->announce + WIRE_HDR_LEN;
+
+	if (!d->has_mac || d->state != DP_RUNNING)
+		return;
+	memset(d->announce, 0, DP_ANNOUNCE_LEN);
+	wire_hdr_build(d->announce, &off);
+	memset(eth, 0xff, 6);
+	memcpy(eth + 6, d->mac, 6);
+	eth[12] = 0x80; /* RARP, as a guest's own announcement would be */
+	eth[13] = 0x35;
+	sge = (struct ibv_sge){ .addr = (uintptr_t)d->announce,
+				.length = DP_ANNOUNCE_LEN,
+				.lkey = d->scratch_mr->lkey };
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = wr_id(d, DP_WR_KIND_ANNOUNCE, 0);
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.ud.ah = d->seg->mc->ah;
+	wr.wr.ud.remote_qpn = IB_MCAST_QPN;
+	wr.wr.ud.remote_qkey = d->qkey;
+	if (ibv_post_send(d->qp, &wr, &bad) == 0)
+		DP_COUNT(d, announces, 1);
+	else
+		log_warn("port %s: could not announce its MAC: %s", d->name,
+			 strerror(errno));
+}
+
 /* ---- RX ------------------------------------------------------------------- */
 
 static inline void spare_push(struct dp_port *d, uint16_t h)
@@ -615,6 +655,10 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		DP_COUNT(d, drop_spoofed, 1);
 		goto keep_all;
 	}
+	if (off.flags & WIRE_F_ANNOUNCE) { /* learnt: nothing to deliver */
+		DP_COUNT(d, rx_announces, 1);
+		goto keep_all;
+	}
 
 	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->g.vnet.guest_csum) {
 		/* The guest cannot take a partial checksum: complete it. */
@@ -810,8 +854,9 @@ int dp_core_poll_cq(struct dp_core *core)
 
 		if ((id & DP_WR_KIND_MASK) == DP_WR_KIND_TX)
 			tx_complete(d, &wcs[i], idx);
-		else
+		else if ((id & DP_WR_KIND_MASK) == DP_WR_KIND_RX)
 			rx_complete(d, &wcs[i], idx);
+		/* An announcement's: nothing to do (d may be gone). */
 	}
 
 	for (unsigned i = 0; i < core->n_ports; i++) {

@@ -58,6 +58,8 @@
 #define DP_SGE_WANTED 32u
 /* Bytes of daemon scratch per WR: GRH + wire header, cache-line padded. */
 #define DP_SCRATCH_SLOT 64u
+/* An announcement: wire header + a minimum Ethernet frame. */
+#define DP_ANNOUNCE_LEN (8u + 60u)
 /* Completion queue entries a core starts with; the CQ grows as ports
  * join the core so that it holds a completion for every WR its ports
  * may have outstanding (dp_port.c core_add_port). */
@@ -77,6 +79,7 @@
  * slot index << 48 (user-space pointers fit in 47 bits). */
 #define DP_WR_KIND_TX 1u
 #define DP_WR_KIND_RX 2u
+#define DP_WR_KIND_ANNOUNCE 3u /* the port's announcement; its completion is ignored */
 #define DP_WR_KIND_MASK 7u
 #define DP_WR_IDX_SHIFT 48
 
@@ -183,6 +186,7 @@ struct dp_port {
 	 * Its content is never read. */
 	uint8_t *discard;
 	uint32_t discard_len;
+	uint8_t *announce;	/* DP_ANNOUNCE_LEN bytes: wire header + frame */
 	bool mtu_mismatch_logged; /* a peer above the segment MTU, once */
 	bool broken;		/* a hostile ring: stopped until restart */
 	bool fds_blocked;	/* a guest fd blocked: never touched again */
@@ -282,6 +286,7 @@ void dp_request_complete(struct dp_request *req, int result);
  * life cycle needs. */
 bool dp_core_round(struct dp_core *core);
 int dp_core_poll_cq(struct dp_core *core);
+void dp_port_announce(struct dp_port *d);
 void dp_core_sleep(struct dp_core *core);
 unsigned dp_port_refill_rx(struct dp_port *dp);
 void dp_port_begin_drain(struct dp_port *dp);

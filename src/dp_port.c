@@ -64,7 +64,8 @@ static void pages_free(void *p, size_t n)
 static size_t scratch_size(void)
 {
 	return (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT +
-	       (size_t)(DP_TX_INFLIGHT + 1) * dp.dev->mtu_bytes;
+	       (size_t)(DP_TX_INFLIGHT + 1) * dp.dev->mtu_bytes +
+	       DP_ANNOUNCE_LEN;
 }
 
 /* ---- requests executed on the core ----------------------------------------- */
@@ -170,6 +171,7 @@ static int core_start_port(struct dp_core *core, struct dp_request *req)
 	vq_kick_disable(&d->g.txq);
 	d->state = DP_RUNNING;
 	dp_port_refill_rx(d);
+	dp_port_announce(d);
 	return 0;
 }
 
@@ -328,6 +330,7 @@ int dp_port_create(struct port *p)
 		    (size_t)(DP_TX_INFLIGHT + DP_RX_WRS) * DP_SCRATCH_SLOT;
 	d->discard = d->bounce + (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;
 	d->discard_len = dp.dev->mtu_bytes;
+	d->announce = d->discard + d->discard_len;
 	d->scratch_mr = ib_reg_mr(dp.dev, d->scratch, scratch_size(), what);
 	if (!d->scratch_mr) {
 		err = -errno;
@@ -335,7 +338,7 @@ int dp_port_create(struct port *p)
 	}
 
 	d->caps = (struct ib_qp_caps){
-		.send_wr = DP_TX_INFLIGHT,
+		.send_wr = DP_TX_INFLIGHT + 1, /* + the announcement */
 		.recv_wr = DP_RX_WRS,
 		.send_sge = DP_SGE_WANTED,
 		.recv_sge = DP_SGE_WANTED,

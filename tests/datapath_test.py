@@ -729,6 +729,49 @@ def scenario_metrics(t):
           "matches show-port; clear-counters zeroes show-port only")
 
 
+def scenario_announce(t):
+    """A port announces its configured MAC when it starts: a peer that
+    learned the MAC at the port's old QP (before the daemon was killed
+    and restarted) learns the new QP at once, without the guest sending
+    anything, and delivers nothing of the announcement to its guest."""
+    a, b = two_hosts(t, [{"name": "a1", "mac": MAC["a1"]}], [{"name": "b1"}])
+    t.send_recv(a, "a1", b, "b1", 100)
+    old = a.port("a1")["ib"]["qpn"]
+    check(b.fdb("b1")[MAC["a1"]]["qpn"] == old, "b1 did not learn a1")
+    watcher = t.frontend("b1", "idle", "--seconds", 40, core=0, timeout=50)
+    t.wait_running(b, "b1")
+    b0 = b.counters("b1")
+    a.proc.kill()
+    a.proc.wait(timeout=10)
+    os.unlink(a.ctl_sock)  # left by the killed daemon
+    a.start()
+    guest = t.frontend("a1", "idle", "--seconds", 40, core=0, timeout=50)
+    t.wait_running(a, "a1")
+    new = a.port("a1")["ib"]["qpn"]
+    check(new != old, "a1 kept QPN %s across a restart" % new)
+    wait_for(lambda: b.fdb("b1").get(MAC["a1"], {}).get("qpn") == new,
+             "b1 to learn a1's new QPN %s (it had %s)" % (new, old))
+    ca, cb = a.counters("a1"), b.counters("b1")
+    check(ca["announces"] == 1 and ca["tx_frames"] == 0,
+          "a1 should have announced once and sent nothing else: %s" % ca)
+    check(cb["rx_announces"] - b0["rx_announces"] == 1 and
+          cb["rx_frames"] == b0["rx_frames"],
+          "b1 should have learned one announcement and delivered nothing "
+          "to its guest: %s -> %s" % (b0, cb))
+    for p, h, port in ((guest, a, "a1"), (watcher, b, "b1")):
+        p.terminate()
+        p.wait(timeout=10)
+        wait_for(lambda: h.port(port)["state"] == "waiting",
+                 "%s waiting" % port)
+    f0 = b.counters("b1")["flooded"]
+    t.send_recv(b, "b1", a, "a1", 100)
+    check(b.counters("b1")["flooded"] == f0,
+          "b1 flooded frames to a1 after it had learned the new QPN")
+    print("announce: a1 restarted on QPN %s (was %s); b1 learned it from "
+          "the announcement before a1 sent anything; 100 frames b1 -> a1 "
+          "unicast" % (new, old))
+
+
 def scenario_cqsize(t):
     """40 ports on one polling core, each with 256 receives posted, and
     the daemon stopped while a peer broadcasts: 40 x 256 completions are
@@ -785,6 +828,7 @@ def scenario_cqsize(t):
 
 
 SCENARIOS = {
+    "announce": scenario_announce,
     "cqsize": scenario_cqsize,
     "metrics": scenario_metrics,
     "rxlayouts": scenario_rxlayouts,

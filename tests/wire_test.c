@@ -44,7 +44,15 @@ static void test_roundtrip(void **state)
 	in = (struct wire_offload){ 0xff, 14, 6 };
 	wire_hdr_build(msg, &in); /* unknown bits dropped, NEEDS_CSUM wins */
 	assert_int_equal(wire_hdr_parse(msg, sizeof(msg), &out, &flen), WIRE_OK);
-	assert_int_equal(out.flags, WIRE_F_NEEDS_CSUM);
+	assert_int_equal(out.flags, WIRE_F_NEEDS_CSUM | WIRE_F_ANNOUNCE);
+
+	/* A port's announcement: no offload, the flag alone. */
+	in = (struct wire_offload){ WIRE_F_ANNOUNCE, 0, 0 };
+	wire_hdr_build(msg, &in);
+	assert_int_equal(msg[1], WIRE_F_ANNOUNCE);
+	assert_int_equal(wire_hdr_parse(msg, sizeof(msg), &out, &flen), WIRE_OK);
+	assert_int_equal(out.flags, WIRE_F_ANNOUNCE);
+	assert_int_equal(flen, FRAME_LEN);
 }
 
 static void test_rejects(void **state)
@@ -70,6 +78,9 @@ static void test_rejects(void **state)
 	assert_int_equal(wire_hdr_parse(msg, sizeof(msg), &out, &flen),
 			 WIRE_ERR_FLAGS);
 	msg[1] = WIRE_F_NEEDS_CSUM | WIRE_F_DATA_VALID;
+	assert_int_equal(wire_hdr_parse(msg, sizeof(msg), &out, &flen),
+			 WIRE_ERR_FLAGS);
+	msg[1] = WIRE_F_NEEDS_CSUM | WIRE_F_DATA_VALID | WIRE_F_ANNOUNCE;
 	assert_int_equal(wire_hdr_parse(msg, sizeof(msg), &out, &flen),
 			 WIRE_ERR_FLAGS);
 	msg[1] = WIRE_F_NEEDS_CSUM;

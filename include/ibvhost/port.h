@@ -64,13 +64,16 @@ struct port_vring {
  * rx_returned_empty counts
  * RX buffers given back unfilled as used entries of length 0 when the
  * device stopped (those that could not be left in the ring).
+ * announces counts the announcements the port sent when it started (its
+ * configured MAC at its new QP, so that peers relearn it at once);
+ * rx_announces those it learned from peers' ports.
  * tx_deferred counts the polling rounds in which the port's TX waited
  * because its chains had used more than its share of descriptors. */
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
 	X(rx_starved) X(drop_too_big) X(drop_bad_desc)                         \
 	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)    \
-	X(rx_returned_empty) X(tx_deferred)
+	X(rx_returned_empty) X(tx_deferred) X(announces) X(rx_announces)
 
 struct port_counters {
 #define PORT_COUNTER_FIELD(name) uint64_t name;

@@ -34,7 +34,12 @@
 #define WIRE_F_NEEDS_CSUM 0x01u
 /* The sender vouches for the checksums of this frame. */
 #define WIRE_F_DATA_VALID 0x02u
-#define WIRE_F_KNOWN (WIRE_F_NEEDS_CSUM | WIRE_F_DATA_VALID)
+/* The frame only announces its source MAC at the sending QP (a port that
+ * has just started, on a new QP): receivers learn it and deliver nothing
+ * to their guests. */
+#define WIRE_F_ANNOUNCE 0x04u
+#define WIRE_F_CSUM_MASK (WIRE_F_NEEDS_CSUM | WIRE_F_DATA_VALID)
+#define WIRE_F_KNOWN (WIRE_F_CSUM_MASK | WIRE_F_ANNOUNCE)
 
 /* Checksum offload metadata of one frame, host byte order. It is also
  * what the virtio-net header code consumes and produces (vnet.h). */
@@ -124,7 +129,7 @@ static inline enum wire_err wire_hdr_parse(const void *msg, uint32_t msg_len,
 	if (h[0] != WIRE_VERSION)
 		return WIRE_ERR_VERSION;
 	if ((h[1] & ~WIRE_F_KNOWN) != 0 ||
-	    (h[1] & WIRE_F_KNOWN) == WIRE_F_KNOWN)
+	    (h[1] & WIRE_F_CSUM_MASK) == WIRE_F_CSUM_MASK)
 		return WIRE_ERR_FLAGS;
 	if (wire_get_be16(h + 6) != 0)
 		return WIRE_ERR_RESERVED;
