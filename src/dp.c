@@ -313,6 +313,7 @@ int dp_init(const struct cfg *cfg)
 		err = -EINVAL;
 		goto err_dev;
 	}
+	snprintf(dp.rxp_prefix, sizeof(dp.rxp_prefix), "%s", cfg->ctl_socket);
 	struct sigaction sa = { .sa_handler = on_interrupt }; /* no SA_RESTART */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);

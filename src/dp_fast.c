@@ -350,6 +350,9 @@ static int rx_next_head(struct dp_port *d, uint16_t *avail_left)
 		return -2;
 	}
 	h->id = head;
+	d->rxp->held[head] = 1; /* before the record says it was taken */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	d->rxp->last_avail = d->g.rxq.last_avail_idx;
 	h->nseg = (uint8_t)chain.nseg;
 	h->len = chain.len;
 	/* Where the frame starts, past the header (usually in segs[0]). */
@@ -764,7 +767,17 @@ static void publish(struct dp_port *d)
 			guest_fd_op(d, d->g.tx_callfd, true, "TX call");
 	}
 	if (d->rx_dirty) {
+		struct vq_ring *r = &d->g.rxq;
+
 		d->rx_dirty = false;
+		/* The record first: a chain the guest may have is not held
+		 * (a crash in between loses buffers, never reuses one). */
+		for (uint16_t i = d->rx_published; i != r->used_idx; i++)
+			d->rxp->held[le32toh(r->used->ring[i & r->mask].id) &
+				     (VQ_RING_MAX_SIZE - 1)] = 0;
+		d->rxp->used = r->used_idx;
+		d->rx_published = r->used_idx;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		vq_used_publish(&d->g.rxq);
 		if (vq_need_call(&d->g.rxq))
 			guest_fd_op(d, d->g.rx_callfd, true, "RX call");
@@ -817,6 +830,8 @@ void dp_port_finish_drain(struct dp_port *d)
 	if (to_idle) {
 		rx_give_back(d);
 		publish(d);
+		/* Stopped cleanly: the frontend gets our indexes. */
+		d->rxp->magic = 0;
 	}
 	if (ib_qp_to_reset(d->qp, d->name) == 0 &&
 	    ib_ud_qp_activate(dp.dev, d->qp, d->qkey, d->name) == 0 &&

@@ -90,6 +90,26 @@ enum dp_port_state {
 };
 
 /* A guest RX chain popped from the avail ring and not yet used. */
+/* A port's receive state that outlives the process: a file next to the
+ * control socket, mapped shared. Receive chains are returned out of
+ * avail order (a dropped frame's, a WR's unused mergeable ones are
+ * reused later), while a frontend whose backend died restarts it at
+ * used->idx (QEMU: last_avail_idx = used idx). Without this record the
+ * next process would take avail entries the guest already got back
+ * ("id is not a head": the guest's RX queue is dead). With it, the next
+ * start on the same rings returns the chains the dead process held as
+ * 0-length used entries and resumes at its avail index. */
+#define DP_RXP_MAGIC 0x69627278u /* "ibrx" */
+struct dp_rx_persist {
+	uint32_t magic;      /* DP_RXP_MAGIC while a data path runs */
+	uint32_t size;       /* the RX ring's size */
+	uint64_t ring_gpa[3]; /* desc, avail, used: which rings */
+	uint16_t last_avail; /* avail entries taken */
+	uint16_t used;       /* used index published last */
+	uint16_t pad[2];
+	uint8_t held[VQ_RING_MAX_SIZE]; /* chain ids the device holds */
+};
+
 struct dp_rx_head {
 	uint16_t id;
 	uint16_t avail_pos; /* the avail ring entry it came from */
@@ -187,6 +207,9 @@ struct dp_port {
 	uint8_t *discard;
 	uint32_t discard_len;
 	uint8_t *announce;	/* DP_ANNOUNCE_LEN bytes: wire header + frame */
+	struct dp_rx_persist *rxp; /* shared mapping (or anonymous memory) */
+	bool rxp_file;		/* rxp is the file's mapping */
+	uint16_t rx_published;	/* RX used index at the last publish */
 	bool mtu_mismatch_logged; /* a peer above the segment MTU, once */
 	bool broken;		/* a hostile ring: stopped until restart */
 	bool fds_blocked;	/* a guest fd blocked: never touched again */
@@ -264,6 +287,9 @@ struct dp_core {
 
 struct dp_global {
 	struct ib_dev *dev;
+	/* Receive state files: this path + ".rx-" + port name (the control
+	 * socket's path, unique per daemon). */
+	char rxp_prefix[CFG_SOCKET_PATH_MAX];
 	unsigned n_cores;
 	struct dp_core *cores;
 	unsigned next_core;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +61,125 @@ static void pages_free(void *p, size_t n)
 {
 	if (p)
 		munmap(p, n);
+}
+
+/* ---- receive state across a crash (struct dp_rx_persist) ------------------ */
+
+static uint64_t ring_gpa(const struct vq_mem *m, const void *p)
+{
+	uint64_t a = (uintptr_t)p;
+
+	for (uint32_t i = 0; i < m->nregions; i++) {
+		const struct vq_mem_region *r = &m->regions[i];
+
+		if (a >= r->hva && a - r->hva < r->size)
+			return r->gpa + (a - r->hva);
+	}
+	return UINT64_MAX;
+}
+
+static void rxp_path(const struct dp_port *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.rx-%s", dp.rxp_prefix, d->name);
+}
+
+/* Map the port's file, keeping what a previous process left in it. */
+static void rxp_open(struct dp_port *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	rxp_path(d, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_size == sizeof(*d->rxp) ||
+	     ftruncate(fd, sizeof(*d->rxp)) == 0)) {
+		void *m = mmap(NULL, sizeof(*d->rxp), PROT_READ | PROT_WRITE,
+			       MAP_SHARED, fd, 0);
+
+		if (m != MAP_FAILED) {
+			d->rxp = m;
+			d->rxp_file = true;
+		}
+	}
+	if (!d->rxp_file) {
+		log_warn("port %s: receive state file %s: %s; after a crash "
+			 "its guest may need to reset its network device",
+			 d->name, path, strerror(errno));
+		d->rxp = pages_alloc(sizeof(*d->rxp));
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void rxp_close(struct dp_port *d)
+{
+	char path[PATH_MAX];
+
+	if (!d->rxp)
+		return;
+	if (d->rxp_file) {
+		rxp_path(d, path, sizeof(path));
+		unlink(path); /* the port goes: nothing to resume */
+	}
+	pages_free(d->rxp, sizeof(*d->rxp));
+	d->rxp = NULL;
+}
+
+/* On the core, at start. If the previous process died with this port
+ * running on these rings, give the guest back the chains it held (as
+ * 0-length used entries: a short packet to the driver) and resume at
+ * its avail index, so that no chain is used twice. Then start a fresh
+ * record. */
+static void rxp_resume(struct dp_port *d)
+{
+	struct dp_rx_persist *x = d->rxp;
+	struct vq_ring *r = &d->g.rxq;
+	uint64_t gpa[3] = { ring_gpa(&d->g.mem, r->desc),
+			    ring_gpa(&d->g.mem, r->avail),
+			    ring_gpa(&d->g.mem, r->used) };
+	uint16_t avail = le16toh(__atomic_load_n(&r->avail->idx,
+						 __ATOMIC_ACQUIRE));
+
+	if (x->magic == DP_RXP_MAGIC && x->size == r->size &&
+	    memcmp(x->ring_gpa, gpa, sizeof(gpa)) == 0) {
+		uint16_t taken = (uint16_t)(x->last_avail - r->used_idx);
+		unsigned held = 0;
+
+		for (uint32_t id = 0; id < r->size; id++)
+			held += x->held[id] != 0;
+		if (r->used_idx == x->used && r->last_avail_idx == r->used_idx &&
+		    held <= taken && taken <= r->size &&
+		    (uint16_t)(avail - x->last_avail) <= r->size) {
+			uint16_t from = r->last_avail_idx;
+
+			for (uint32_t id = 0; id < r->size; id++)
+				if (x->held[id])
+					vq_used_put(r, (uint16_t)id, 0);
+			r->last_avail_idx = x->last_avail;
+			d->rx_dirty = held > 0;
+			log_notice("port %s: the previous process held %u RX "
+				   "buffer(s): returned empty; resuming at avail "
+				   "index %u (not %u)", d->name, held,
+				   x->last_avail, from);
+		} else {
+			log_warn("port %s: receive state of the previous "
+				 "process does not match the rings (used %u/%u, "
+				 "%u held of %u taken); ignored", d->name,
+				 r->used_idx, x->used, held, taken);
+		}
+	}
+	x->magic = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memset(x->held, 0, sizeof(x->held));
+	x->size = r->size;
+	memcpy(x->ring_gpa, gpa, sizeof(gpa));
+	x->last_avail = r->last_avail_idx;
+	x->used = r->used_idx;
+	d->rx_published = r->used_idx;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	x->magic = DP_RXP_MAGIC;
 }
 
 static size_t scratch_size(void)
@@ -169,6 +290,7 @@ static int core_start_port(struct dp_core *core, struct dp_request *req)
 	/* We poll: the guest need not kick us. */
 	vq_kick_disable(&d->g.rxq);
 	vq_kick_disable(&d->g.txq);
+	rxp_resume(d);
 	d->state = DP_RUNNING;
 	dp_port_refill_rx(d);
 	dp_port_announce(d);
@@ -244,6 +366,7 @@ static void port_release(struct dp_port *d)
 	if (d->scratch_mr)
 		ibv_dereg_mr(d->scratch_mr);
 	pages_free(d->scratch, scratch_size());
+	rxp_close(d);
 	if (d->seg)
 		dp_segment_put(d->seg);
 	pages_free(d, sizeof(*d));
@@ -331,6 +454,11 @@ int dp_port_create(struct port *p)
 	d->discard = d->bounce + (size_t)DP_TX_INFLIGHT * dp.dev->mtu_bytes;
 	d->discard_len = dp.dev->mtu_bytes;
 	d->announce = d->discard + d->discard_len;
+	rxp_open(d);
+	if (!d->rxp) {
+		err = -ENOMEM;
+		goto err;
+	}
 	d->scratch_mr = ib_reg_mr(dp.dev, d->scratch, scratch_size(), what);
 	if (!d->scratch_mr) {
 		err = -errno;

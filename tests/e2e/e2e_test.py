@@ -21,6 +21,10 @@ scenarios:
   restart   kill -9 the daemon of host A and start it again: QEMU
             (chardev reconnect=1) reconnects, the guest's network comes
             back without a reboot; prints the recovery time
+  restart-client  QEMU is the vhost-user server, the ports mode = client:
+            host A killed with pings flowing both ways and restarted, then
+            killed with its guest idle and restarted; both times both
+            guests reach each other (pings, full-size pings, 1 MB TCP)
   virtio    a legacy virtio-net guest (no VERSION_1) and one asking for
             packed rings (not offered: split) talk to each other
   norxmrg   both guests without mergeable RX buffers (mrg_rxbuf=off):
@@ -79,7 +83,7 @@ def wait_for(pred, what, timeout=TIMEOUT, interval=0.1):
 class Host(Ctl):
     """One ibvhostd: one emulated host of the fabric."""
 
-    def __init__(self, t, name, core, ports):
+    def __init__(self, t, name, core, ports, client=()):
         self.t, self.name, self.core = t, name, core
         Ctl.__init__(self, t.ctl, t.path("ctl-%s.sock" % name),
                      "host " + name)
@@ -94,6 +98,8 @@ class Host(Ctl):
             _, seg, mac, _ = GUESTS[p]
             lines += ["[port %s]" % p, "socket = %s" % self.sock(p),
                       "segment = %s" % seg, "mac = %s" % mac]
+            if p in client:
+                lines += ["mode = client"]
         self.conf = t.path("ibvhostd-%s.conf" % name)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -156,10 +162,11 @@ class Test:
         self.times[name] = now - getattr(self, "_last", self.t0)
         self._last = now
 
-    def start_hosts(self, red=False):
-        self.hosts["A"] = Host(self, "A", CPU_A, ["a1"]).start()
+    def start_hosts(self, red=False, client=()):
+        self.hosts["A"] = Host(self, "A", CPU_A, ["a1"], client).start()
         self.hosts["B"] = Host(self, "B", CPU_B,
-                               ["b1", "b3"] if red else ["b1"]).start()
+                               ["b1", "b3"] if red else ["b1"],
+                               client).start()
         self.stage("daemons")
         mtu = self.hosts["A"].port("a1")["ib"]["mtu"]
         for h in self.hosts.values():
@@ -170,7 +177,8 @@ class Test:
         self.mtu = mtu
         return mtu
 
-    def start_guests(self, names, reconnect=False, nic_opts=None):
+    def start_guests(self, names, reconnect=False, nic_opts=None,
+                     server=()):
         self.images = guestmod.images(self.build)
         self.stage("guest images")
         for n in names:
@@ -180,7 +188,8 @@ class Test:
                       self.mtu, *self.images,
                       cpu=CPU_B if host == "A" else CPU_A,
                       reconnect=reconnect,
-                      nic_opts=(nic_opts or {}).get(n, ""))
+                      nic_opts=(nic_opts or {}).get(n, ""),
+                      server=n in server)
             self.guests[n] = g.start()
         for n in names:
             self.guests[n].wait_ready(BOOT_TIMEOUT)
@@ -464,6 +473,81 @@ def scenario_restart(t):
           % (recovery, RECOVERY_BOUND_S))
 
 
+def scenario_restart_client(t):
+    """QEMU is the vhost-user server, ports a1 and b1 are mode = client.
+    Host A's daemon is killed twice and restarted at once: first with
+    pings flowing both ways, then with a1 idle, its RX ring waiting for
+    an interrupt. After each restart both guests reach each other again
+    (small and full-size pings, and TCP) without a reboot."""
+    both = ("a1", "b1")
+    t.start_hosts(client=both)
+    t.start_guests(list(both), server=both)
+    a = t.hosts["A"]
+    ga, gb = t.guests["a1"], t.guests["b1"]
+    t.ping("a1", "b1", count=3)
+    t.ping("b1", "a1", count=3)
+    _, up0 = ga.sh("cut -d' ' -f1 /proc/uptime")
+    t.stage("first pings")
+
+    def restarted(what):
+        a.start()
+        wait_for(lambda: a.port("a1")["state"] == "running" and
+                 a.port("a1")["ib"]["started"],
+                 "port a1 to reconnect to its guest after %s" % what, 60)
+
+    def reachable(what, tcp_port):
+        """Both ways, small and full size, then 1 MB of TCP."""
+        for src, dst in (("b1", "a1"), ("a1", "b1")):
+            sent, got, _, out = t.ping(src, dst, count=3, expect=False)
+            if got != 3:
+                for g in (ga, gb):
+                    _, o = g.sh("cat /proc/net/dev; cat /proc/interrupts; "
+                                "ip -s link show eth0; cat /tmp/bg.ping "
+                                "| tail -5", timeout=30)
+                    out += "\n---- %s ----\n%s" % (g.name, o)
+            check(got == 3, "after %s, ping %s -> %s: %d of %d replies; "
+                  "port a1: %s\n%s" % (what, src, dst, got, sent,
+                                        a.ctl("show-port", "a1",
+                                              quiet=True), out))
+        t.ping("a1", "b1", count=2, size=t.mtu - 28)
+        t.ping("b1", "a1", count=2, size=t.mtu - 28)
+        transfer(t, "a1", "b1", 1, port=tcp_port)
+
+    # 1. Kill with traffic in flight both ways.
+    for src, dst in (("a1", "b1"), ("b1", "a1")):
+        # busybox ping takes whole seconds for -i: a loop of single pings.
+        t.guests[src].sh("(while :; do ping -c 1 -W 1 %s; done) "
+                         ">/tmp/bg.ping 2>&1 & echo $! >/tmp/bg.pid"
+                         % GUESTS[dst][3])
+    wait_for(lambda: a.port("a1")["counters"]["rx_frames"] >= 20,
+             "background pings through a1")
+    a.kill9()
+    restarted("a kill with traffic flowing")
+    t.stage("restart under traffic")
+    for g in (ga, gb):
+        g.sh("kill $(cat /tmp/bg.pid); killall ping; true")
+    reachable("a restart under traffic", 5001)
+    t.stage("reachable again")
+
+    # 2. Kill while a1 is idle: nothing in flight, a1's driver waits for
+    # its next RX interrupt, which only the new daemon can send.
+    a.kill9()
+    restarted("an idle kill")
+    t.stage("idle restart")
+    reachable("a restart of an idle port", 5002)
+    _, up1 = ga.sh("cut -d' ' -f1 /proc/uptime")
+    check(float(up1) > float(up0), "a1 rebooted (uptime %s then %s)"
+          % (up0, up1))
+    for g in (ga, gb):
+        check(g.console_text().count("E2E-READY") == 1,
+              "%s booted twice" % g.name)
+    check_fdb(t, "b1", "a1")
+    print("restart-client: QEMU as the vhost-user server; host A killed "
+          "under traffic and idle, restarted, both ways reachable each "
+          "time (pings %d B and %d B, 1 MB TCP); no guest reboot"
+          % (56, t.mtu - 28))
+
+
 VIRTIO_F_VERSION_1 = 1 << 32
 VIRTIO_F_RING_PACKED = 1 << 34
 
@@ -569,6 +653,7 @@ SCENARIOS = {
     "mtu": scenario_mtu,
     "bulk": scenario_bulk,
     "restart": scenario_restart,
+    "restart-client": scenario_restart_client,
     "virtio": scenario_virtio,
     "norxmrg": scenario_norxmrg,
     "demo": scenario_demo,

@@ -55,7 +55,7 @@ class Guest:
     """One QEMU process. `sock` is the daemon port's vhost-user socket."""
 
     def __init__(self, workdir, name, sock, mac, ip, mtu, vmlinuz, initrd,
-                 cpu=None, reconnect=False, nic_opts=""):
+                 cpu=None, reconnect=False, nic_opts="", server=False):
         self.name, self.sock, self.mac, self.ip = name, sock, mac, ip
         self.console = os.path.join(workdir, "guest-%s.console" % name)
         self.agent_path = os.path.join(workdir, "guest-%s.agent" % name)
@@ -70,7 +70,11 @@ class Guest:
         if nic_opts:
             nic += "," + nic_opts
         chardev = "socket,id=c0,path=%s" % sock
-        if reconnect:
+        if server:
+            # QEMU listens, the daemon's port (mode = client) connects
+            # and reconnects: the layout OVS recommends.
+            chardev += ",server=on,wait=off"
+        elif reconnect:
             chardev += ",reconnect=1"
         self.argv = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + [
             QEMU, "-accel", "tcg", "-m", str(MEM_MB), "-smp", "1",
