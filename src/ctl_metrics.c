@@ -357,6 +357,18 @@ static void core_sample(struct text *t, const char *name, json_t *core,
 	text_printf(t, "} %lld\n", (long long)json_integer_value(v));
 }
 
+/* One family with a sample per core, from a field of show-stats' cores. */
+static void core_family(struct text *t, json_t *cores, const char *name,
+			const char *type, const char *help, const char *key)
+{
+	json_t *c;
+	size_t i;
+
+	family(t, name, type, help);
+	json_array_foreach(cores, i, c)
+		core_sample(t, name, c, NULL, json_object_get(c, key));
+}
+
 static void cores_and_device(struct text *t, json_t *stats)
 {
 	static const char *const wake[] = { "cq", "kick", "mailbox" };
@@ -364,10 +376,8 @@ static void cores_and_device(struct text *t, json_t *stats)
 	json_t *c, *dev;
 	size_t i;
 
-	family(t, "ibvhostd_core_ports", "gauge", "Ports served by the polling core.");
-	json_array_foreach(cores, i, c)
-		core_sample(t, "ibvhostd_core_ports", c, NULL,
-			    json_object_get(c, "ports"));
+	core_family(t, cores, "ibvhostd_core_ports", "gauge",
+		    "Ports served by the polling core.", "ports");
 	family(t, "ibvhostd_core_adaptive", "gauge",
 	       "1 if the polling core sleeps when idle (poll_mode = adaptive).");
 	json_array_foreach(cores, i, c) {
@@ -377,21 +387,14 @@ static void cores_and_device(struct text *t, json_t *stats)
 		core_sample(t, "ibvhostd_core_adaptive", c, NULL, one);
 		json_decref(one);
 	}
-	family(t, "ibvhostd_core_cq_entries", "gauge",
-	       "Entries of the polling core's completion queue.");
-	json_array_foreach(cores, i, c)
-		core_sample(t, "ibvhostd_core_cq_entries", c, NULL,
-			    json_object_get(c, "cq_entries"));
-	family(t, "ibvhostd_core_cq_wrs", "gauge",
-	       "WRs the core's ports may have outstanding (at most cq_entries).");
-	json_array_foreach(cores, i, c)
-		core_sample(t, "ibvhostd_core_cq_wrs", c, NULL,
-			    json_object_get(c, "cq_need"));
-	family(t, "ibvhostd_core_sleeps_total", "counter",
-	       "Times the adaptive polling core went to sleep.");
-	json_array_foreach(cores, i, c)
-		core_sample(t, "ibvhostd_core_sleeps_total", c, NULL,
-			    json_object_get(c, "sleeps"));
+	core_family(t, cores, "ibvhostd_core_cq_entries", "gauge",
+		    "Entries of the polling core's completion queue.",
+		    "cq_entries");
+	core_family(t, cores, "ibvhostd_core_cq_wrs", "gauge",
+		    "WRs the core's ports may have outstanding (at most cq_entries).",
+		    "cq_need");
+	core_family(t, cores, "ibvhostd_core_sleeps_total", "counter",
+		    "Times the adaptive polling core went to sleep.", "sleeps");
 	family(t, "ibvhostd_core_wakeups_total", "counter",
 	       "Wake-ups of the adaptive polling core, by reason (cq, kick, mailbox).");
 	json_array_foreach(cores, i, c) {

@@ -383,24 +383,16 @@ static void test_mtu_inline_signaling(void **state)
 	ibv_destroy_qp(b);
 }
 
-/* A CQ grows in use: queued completions survive, the larger size takes
- * what overflowed the smaller one; shrinking below what is queued fails. */
-static void test_cq_resize(void **state)
+/* A UD QP of 8 send/8 receive WRs on `cq`, every send signalled, in RTS. */
+static struct ibv_qp *small_ud_qp(struct tu_node *n, struct ibv_cq *cq)
 {
-	struct tu_node *n = *state;
-	struct ibv_cq *cq = ibv_create_cq(n->ctx, 2, NULL, NULL, 0);
 	struct ibv_qp_init_attr ia = {
 		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD, .sq_sig_all = 1,
 		.cap = { .max_send_wr = 8, .max_recv_wr = 8, .max_send_sge = 1,
 			 .max_recv_sge = 1 },
 	};
-	struct ibemu_counters c0, c1;
-	struct ibv_wc wc[8];
-	int got = 0;
-
-	assert_non_null(cq);
-	tu_counters(&c0);
 	struct ibv_qp *qp = ibv_create_qp(n->pd, &ia);
+
 	assert_non_null(qp);
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = 1 };
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
@@ -409,6 +401,22 @@ static void test_cq_resize(void **state)
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
 	a.qp_state = IBV_QPS_RTS;
 	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+	return qp;
+}
+
+/* A CQ grows in use: queued completions survive, the larger size takes
+ * what overflowed the smaller one; shrinking below what is queued fails. */
+static void test_cq_resize(void **state)
+{
+	struct tu_node *n = *state;
+	struct ibv_cq *cq = ibv_create_cq(n->ctx, 2, NULL, NULL, 0);
+	struct ibemu_counters c0, c1;
+	struct ibv_wc wc[8];
+	int got = 0;
+
+	assert_non_null(cq);
+	tu_counters(&c0);
+	struct ibv_qp *qp = small_ud_qp(n, cq);
 	struct ibv_ah *ah = tu_ah(n, n->lid, NULL);
 	tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0, 100);
 	tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0, 101);
@@ -440,24 +448,11 @@ static void test_cq_overflow(void **state)
 {
 	struct tu_node *n = *state;
 	struct ibv_cq *cq = ibv_create_cq(n->ctx, 2, NULL, NULL, 0);
-	struct ibv_qp_init_attr ia = {
-		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD, .sq_sig_all = 1,
-		.cap = { .max_send_wr = 8, .max_recv_wr = 8, .max_send_sge = 1,
-			 .max_recv_sge = 1 },
-	};
 	struct ibemu_counters c0, c1;
 	struct ibv_wc wc[4];
 
 	tu_counters(&c0);
-	struct ibv_qp *qp = ibv_create_qp(n->pd, &ia);
-	assert_non_null(qp);
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = 1 };
-	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				       IBV_QP_PORT | IBV_QP_QKEY), 0);
-	a.qp_state = IBV_QPS_RTR;
-	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
-	a.qp_state = IBV_QPS_RTS;
-	assert_int_equal(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), 0);
+	struct ibv_qp *qp = small_ud_qp(n, cq);
 	struct ibv_ah *ah = tu_ah(n, n->lid, NULL);
 	for (int i = 0; i < 4; i++)
 		tu_send(qp, ah, 0xFFFF00, 1, n->buf, 8, n->mr->lkey, 0, (uint64_t)i);
