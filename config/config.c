@@ -379,6 +379,15 @@ static const char *p_mtu(struct parse_state *st, struct cfg_port *p,
 	return parse_mtu(v, &p->mtu);
 }
 
+/* memory_max_mb = MB: the most guest memory one memory table may give
+ * (registered, so pinned); 0 = this host's physical memory. */
+static const char *p_memory_max_mb(struct parse_state *st,
+				   struct cfg_port *p, const char *v)
+{
+	(void)st;
+	return cfg_value_uint(v, 1ull << 30, &p->memory_max_mb);
+}
+
 /* fdb = MAC LID QPN [GID]: a static forwarding entry; may repeat. */
 static const char *p_fdb(struct parse_state *st, struct cfg_port *p,
 			 const char *v)
@@ -434,6 +443,7 @@ static const struct port_key port_keys[] = {
 	{ "segment", false, p_segment },
 	{ "mac", false, p_mac },
 	{ "mtu", false, p_mtu },
+	{ "memory_max_mb", false, p_memory_max_mb },
 	{ "fdb", true, p_fdb },
 	{ "socket_mode", false, p_socket_mode },
 	{ "socket_group", false, p_socket_group },

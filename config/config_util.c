@@ -139,6 +139,7 @@ bool cfg_port_unchanged(const struct cfg *a, const struct cfg_port *pa,
 	if (strcmp(pa->name, pb->name) || strcmp(pa->socket_path, pb->socket_path) ||
 	    pa->mode != pb->mode || pa->has_mac != pb->has_mac ||
 	    (pa->has_mac && memcmp(pa->mac, pb->mac, 6)) || pa->mtu != pb->mtu ||
+	    pa->memory_max_mb != pb->memory_max_mb ||
 	    pa->socket_mode != pb->socket_mode ||
 	    strcmp(pa->socket_group, pb->socket_group) || pa->n_fdb != pb->n_fdb)
 		return false;

@@ -192,6 +192,19 @@ static bool add_overflows(uint64_t a, uint64_t b)
 	return a + b < a;
 }
 
+/* The most guest memory a port accepts in one table: its memory_max_mb,
+ * else this host's physical memory (all of it is registered, so pinned:
+ * a sparse memory file of any size would otherwise be faulted in). */
+static uint64_t port_memory_max(const struct port *p)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	if (p && p->cfg.memory_max_mb)
+		return (uint64_t)p->cfg.memory_max_mb << 20;
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page
+				     : UINT64_MAX;
+}
+
 /* Every check librte_vhost 22.11 lacks for a table, before it maps it. */
 static enum rte_vhost_msg_result check_mem_table(struct guard_dev *g,
 						 struct guard_msg *m)
@@ -209,6 +222,8 @@ static enum rte_vhost_msg_result check_mem_table(struct guard_dev *g,
 		return guard_refuse(g, m, "SET_MEM_TABLE with %d fds for %" PRIu32 " regions",
 				    m->fd_num, n);
 	load_regions(m, reg);
+	uint64_t total = 0, max = port_memory_max(g->port);
+
 	for (uint32_t i = 0; i < n; i++) {
 		const struct guard_region_wire *r = &reg[i];
 		struct stat st;
@@ -234,6 +249,13 @@ static enum rte_vhost_msg_result check_mem_table(struct guard_dev *g,
 					    " (would fault when touched)",
 					    i, r->mmap_offset, r->memory_size,
 					    (long long)st.st_size);
+		total += r->memory_size; /* each below 2^64 - its GPA */
+		if (total < r->memory_size || total > max)
+			return guard_refuse(g, m, "memory table gives %" PRIu64
+					    " MB or more (regions 0..%" PRIu32 "), above the "
+					    "port's limit of %" PRIu64 " MB (memory_max_mb, "
+					    "default: this host's memory)", total >> 20, i,
+					    max >> 20);
 		for (uint32_t j = 0; j < i; j++) {
 			const struct guard_region_wire *o = &reg[j];
 

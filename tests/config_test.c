@@ -174,16 +174,21 @@ static void test_port_unchanged(void **state)
 	struct cfg *q = parse_ok("[segment s]\nqkey = 0x11\n" PORT);
 	struct cfg *f = parse_ok(SEG PORT "fdb = 52:54:00:00:00:02 3 0x12\n");
 	struct cfg *j = parse_ok("[segment s]\nqkey = 16\nmtu = 4000\n" PORT);
+	struct cfg *x = parse_ok(SEG PORT "memory_max_mb = 2048\n");
 
 	assert_true(cfg_port_unchanged(a, &a->ports[0], b, &b->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], m, &m->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], q, &q->ports[0]));
 	assert_false(cfg_port_unchanged(a, &a->ports[0], f, &f->ports[0]));
+	assert_int_equal(a->ports[0].memory_max_mb, 0); /* host memory */
+	assert_int_equal(x->ports[0].memory_max_mb, 2048);
+	assert_false(cfg_port_unchanged(a, &a->ports[0], x, &x->ports[0]));
 	assert_true(cfg_port_unchanged(f, &f->ports[0], f, &f->ports[0]));
 	/* The segment's MTU is part of every port's service. */
 	assert_int_equal(j->segments[0].mtu, 4000);
 	assert_false(cfg_port_unchanged(a, &a->ports[0], j, &j->ports[0]));
 	cfg_free(j);
+	cfg_free(x);
 	cfg_free(a);
 	cfg_free(b);
 	cfg_free(m);
@@ -279,6 +284,7 @@ static const struct bad_case bad_cases[] = {
 	{ SEG PORT "mac = 52:54:00:00:00:0g\n", "t.conf:6: mac = 52:54:00:00:00:0g: expected a MAC" },
 	{ SEG PORT "mac = 01:00:5e:00:00:01\n", "t.conf:6: mac = 01:00:5e:00:00:01: a port MAC must be unicast" },
 	{ SEG PORT "mac = 00:00:00:00:00:00\n", "t.conf:6: mac = 00:00:00:00:00:00: the all-zero MAC" },
+	{ SEG PORT "memory_max_mb = lots\n", "t.conf:6: memory_max_mb = lots: expected a non-negative integer" },
 	{ SEG PORT "mtu = 67\n", "t.conf:6: mtu = 67: expected an MTU between 68 and 9000" },
 	{ SEG PORT "mtu = 9001\n", "t.conf:6: mtu = 9001: expected an MTU" },
 	{ SEG PORT "mtu = 1501\n", "t.conf:6: port p: mtu 1501 is above segment s's mtu 1500 (a port may only lower it)" },

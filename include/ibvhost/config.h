@@ -85,6 +85,9 @@ struct cfg_port {
 	bool has_mac;
 	uint8_t mac[6];
 	uint16_t mtu; /* 0: the segment's; else lower, for this guest */
+	/* Guest memory the port accepts in one memory table (it is all
+	 * registered, so pinned), MB; 0: this host's physical memory. */
+	unsigned long long memory_max_mb;
 	mode_t socket_mode;	       /* server socket mode, default 0660 */
 	char socket_group[CFG_ID_MAX]; /* server socket group, empty: ours */
 	unsigned n_fdb;

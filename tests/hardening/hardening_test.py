@@ -59,7 +59,7 @@ RING_CASES = {"desc-out-of-range", "desc-straddle", "chain-loop",
               "csum-out-of-frame"}
 FRAME_DROP_CASES = {"csum-out-of-frame"}
 # Protocol cases the guard (src/vhost_guard.c) refuses and disconnects.
-GUARD_CASES = {"memtable-huge", "memtable-overlap",
+GUARD_CASES = {"memtable-huge", "memtable-overlap", "memtable-sparse",
                "memtable-offset-overflow", "inflight-unnegotiated",
                "pipe-callfd", "extra-fds"}
 # Cases librte_vhost itself rejects by closing the connection.

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -285,6 +286,33 @@ static int c_memtable_huge(struct hctx *h)
 	snprintf(h->note, sizeof(h->note),
 		 "TX descriptor at 0x%llx, beyond the %zu-byte memfd",
 		 (unsigned long long)(m->size + 4096), m->size);
+	return 0;
+}
+
+/* A sparse memory file of 1 TiB, all of it one region: legal for a
+ * frontend to send, but registering it would fault in and pin 1 TiB. */
+static int c_memtable_sparse(struct hctx *h)
+{
+	const uint64_t size = 1ull << 40;
+	int fd = memfd_create("vhu-sparse", MFD_CLOEXEC);
+	struct vhu_mem_wire w;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) != 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	memset(&w, 0, sizeof(w));
+	w.nregions = 1;
+	w.r[0] = (struct vhu_region_wire){ 0, size, 0x7f0000000000ull, 0 };
+	tally(h, vhu_request(&h->d, VHU_SET_MEM_TABLE, &w,
+			     8 + (uint32_t)sizeof(w.r[0]), &fd, 1, NULL));
+	close(fd);
+	snprintf(h->note, sizeof(h->note), "one region of %llu GiB over a "
+		 "sparse memfd", (unsigned long long)(size >> 30));
 	return 0;
 }
 
@@ -649,6 +677,7 @@ static const struct hcase cases[] = {
 	{ "rx-hdr-split3", "RX chains whose virtio-net header spans three descriptors", SETUP_RUNNING_NO_RX, true, c_rx_hdr_split3 },
 	{ "memtable-overlap", "SET_MEM_TABLE with two overlapping regions", SETUP_CONNECT, false, c_memtable_overlap },
 	{ "memtable-huge", "SET_MEM_TABLE region of 1 GiB over a small memfd, then a TX descriptor beyond the file", SETUP_CONNECT, false, c_memtable_huge },
+	{ "memtable-sparse", "SET_MEM_TABLE of 1 TiB over a sparse memfd (above this host's memory)", SETUP_CONNECT, false, c_memtable_sparse },
 	{ "repeat-set-mem-table", "100 SET_MEM_TABLE on a running device, TX in flight", SETUP_RUNNING, false, c_repeat_set_mem_table },
 	{ "memtable-offset-overflow", "region whose mmap_offset + size wraps 2^64", SETUP_CONNECT, false, c_memtable_offset_overflow },
 	{ "memtable-fail-running", "unmappable SET_MEM_TABLE on a running device, then TX", SETUP_RUNNING, false, c_memtable_fail_running },
