@@ -311,6 +311,15 @@ void dp_port_announce(struct dp_port *d)
 
 /* ---- RX ------------------------------------------------------------------- */
 
+/* A used RX entry: no longer held in the crash record. Cleared before the
+ * used index is published, so a crash in between loses the buffer, never
+ * hands it out twice (struct dp_rx_persist). */
+static inline void rx_used_put(struct dp_port *d, uint16_t id, uint32_t len)
+{
+	d->rxp->held[id & (VQ_RING_MAX_SIZE - 1)] = 0;
+	vq_used_put(&d->g.rxq, id, len);
+}
+
 static inline void spare_push(struct dp_port *d, uint16_t h)
 {
 	d->spare[d->spare_head++ & POOL_MASK] = h;
@@ -676,7 +685,7 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 	vnet_rx_write_hdr(&d->g.vnet, first->segs, first->nseg, &off, frame_len,
 			  nb);
 	for (unsigned i = 0; i < nb; i++) {
-		vq_used_put(&d->g.rxq, d->pool[w->heads[i]].id, used[i]);
+		rx_used_put(d, d->pool[w->heads[i]].id, used[i]);
 		d->free_list[d->n_free++] = w->heads[i];
 	}
 	for (unsigned i = nb; i < w->nheads; i++)
@@ -767,16 +776,8 @@ static void publish(struct dp_port *d)
 			guest_fd_op(d, d->g.tx_callfd, true, "TX call");
 	}
 	if (d->rx_dirty) {
-		struct vq_ring *r = &d->g.rxq;
-
 		d->rx_dirty = false;
-		/* The record first: a chain the guest may have is not held
-		 * (a crash in between loses buffers, never reuses one). */
-		for (uint16_t i = d->rx_published; i != r->used_idx; i++)
-			d->rxp->held[le32toh(r->used->ring[i & r->mask].id) &
-				     (VQ_RING_MAX_SIZE - 1)] = 0;
-		d->rxp->used = r->used_idx;
-		d->rx_published = r->used_idx;
+		d->rxp->used = d->g.rxq.used_idx; /* the record first */
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		vq_used_publish(&d->g.rxq);
 		if (vq_need_call(&d->g.rxq))
@@ -814,7 +815,7 @@ static void rx_give_back(struct dp_port *d)
 		uint16_t k = (uint16_t)(d->g.rxq.last_avail_idx - h->avail_pos);
 
 		if (k == 0 || k > rewind) {
-			vq_used_put(&d->g.rxq, h->id, 0);
+			rx_used_put(d, h->id, 0);
 			d->rx_dirty = true;
 		}
 	}

@@ -209,7 +209,6 @@ struct dp_port {
 	uint8_t *announce;	/* DP_ANNOUNCE_LEN bytes: wire header + frame */
 	struct dp_rx_persist *rxp; /* shared mapping (or anonymous memory) */
 	bool rxp_file;		/* rxp is the file's mapping */
-	uint16_t rx_published;	/* RX used index at the last publish */
 	bool mtu_mismatch_logged; /* a peer above the segment MTU, once */
 	bool broken;		/* a hostile ring: stopped until restart */
 	bool fds_blocked;	/* a guest fd blocked: never touched again */

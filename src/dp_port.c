@@ -177,7 +177,6 @@ static void rxp_resume(struct dp_port *d)
 	memcpy(x->ring_gpa, gpa, sizeof(gpa));
 	x->last_avail = r->last_avail_idx;
 	x->used = r->used_idx;
-	d->rx_published = r->used_idx;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	x->magic = DP_RXP_MAGIC;
 }
