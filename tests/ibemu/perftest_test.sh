@@ -11,15 +11,9 @@ libdir=$1 prog=$2 size=$3 iters=$4
 shift 4
 command -v "$prog" >/dev/null || { echo "$prog missing (perftest)"; exit 77; }
 
-fabric="perf$$"
+. "$(dirname "$0")/fabric_env.sh"
+ibemu_fabric perf
 port=$((20000 + $$ % 20000))
-out=$(mktemp -d)
-srv_pid=
-cleanup() {
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	rm -rf "$out" /dev/shm/ibemu-"$fabric" /dev/shm/ibemu-"$fabric".*
-}
-trap cleanup EXIT INT TERM
 
 # What makes this more than ibv_ud_pingpong: the program links providers.
 providers=$(ldd "$(command -v "$prog")" | grep -oE 'lib(mlx5|mlx4|efa|mana)\.so\.[0-9]+' | sort -u | tr '\n' ' ')

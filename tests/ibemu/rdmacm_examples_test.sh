@@ -8,14 +8,8 @@
 set -u
 libdir=$1 which=$2
 command -v "$which" >/dev/null || { echo "$which missing (rdmacm-utils)"; exit 77; }
-fabric="cm$$"
-out=$(mktemp -d)
-srv_pid=
-cleanup() {
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	rm -rf "$out" /dev/shm/ibemu-"$fabric" /dev/shm/ibemu-"$fabric".*
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/fabric_env.sh"
+ibemu_fabric cm
 export LD_LIBRARY_PATH="$libdir" IBEMU_FABRIC="$fabric"
 ip1=10.77.100.1 ip2=10.77.100.2
 

@@ -9,15 +9,9 @@ libdir=$1 size=$2 iters=$3 mtu=$4 expect=$5
 shift 5
 command -v ibv_ud_pingpong >/dev/null || { echo "ibv_ud_pingpong missing (ibverbs-utils)"; exit 77; }
 
-fabric="pp$$"
+. "$(dirname "$0")/fabric_env.sh"
+ibemu_fabric pp
 port=$((20000 + $$ % 20000))
-out=$(mktemp -d)
-srv_pid=
-cleanup() {
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-	rm -rf "$out" /dev/shm/ibemu-"$fabric" /dev/shm/ibemu-"$fabric".*
-}
-trap cleanup EXIT INT TERM
 
 export LD_LIBRARY_PATH="$libdir" IBEMU_FABRIC="$fabric" IBEMU_MTU="$mtu"
 ncpu=$(nproc)
