@@ -79,23 +79,11 @@ void dp_handle_async_events(void)
 	}
 }
 
-uint16_t dp_path_mtu_limit(void)
-{
-	if (!dp.dev)
-		return CFG_MTU_MAX;
-	uint32_t m = dp.dev->mtu_bytes - WIRE_HDR_LEN - VNET_FRAME_OVERHEAD;
-
-	return (uint16_t)(m < CFG_MTU_MAX ? m : CFG_MTU_MAX);
-}
-
 uint16_t dp_port_mtu(const struct cfg_segment *seg, const struct cfg_port *pc)
 {
 	uint16_t mtu = seg->mtu;
 
-	/* Not configured: Ethernet's 1500, or less where one message of this
-	 * fabric cannot carry it (every host of such a fabric agrees). */
-	if (!seg->has_mtu && mtu > dp_path_mtu_limit())
-		mtu = dp_path_mtu_limit();
+	/* A frame above one IB message goes as several (dp_fast.c). */
 	if (pc->mtu && pc->mtu < mtu)
 		mtu = pc->mtu;
 	return mtu;

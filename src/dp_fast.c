@@ -87,36 +87,121 @@ static void tx_return(struct dp_port *d, uint16_t head)
  * buffer meanwhile; the rest of the frame goes zero-copy. */
 #define TX_HDR_LEN (WIRE_HDR_LEN + VNET_ETH_HLEN)
 
-/* Fill the SGEs of one send from the frame's segments after its Ethernet
- * header; returns the SGE count. */
-static unsigned tx_sges(struct dp_port *d, uint16_t slot,
-			const struct vq_seg *segs, uint32_t nseg,
-			uint32_t rest_len, struct ibv_sge *sge)
+/* Fill the SGEs of one send: `hlen` bytes of daemon header in the slot's
+ * scratch, then `len` bytes of the frame's segments from `start`.
+ * Returns the SGE count. */
+static unsigned tx_sges(struct dp_port *d, uint16_t slot, uint32_t hlen,
+			const struct vq_seg *segs, uint32_t nseg, uint32_t start,
+			uint32_t len, struct ibv_sge *sge)
 {
+	uint32_t n = 1, k = 0, off = start, left = len;
+
 	sge[0].addr = (uintptr_t)tx_hdr(d, slot);
-	sge[0].length = TX_HDR_LEN;
+	sge[0].length = hlen;
 	sge[0].lkey = d->scratch_mr->lkey;
-	if (nseg + 1 <= d->caps.send_sge) {
-		memcpy(&sge[1], segs, nseg * sizeof(*sge));
-		return nseg + 1;
+	while (k < nseg && off >= segs[k].len) /* skip to `start` */
+		off -= segs[k++].len;
+	for (; k < nseg && left > 0 && n < d->caps.send_sge; k++, n++) {
+		uint32_t take = segs[k].len - off;
+
+		if (take > left)
+			take = left;
+		sge[n].addr = segs[k].addr + off;
+		sge[n].length = take;
+		sge[n].lkey = segs[k].lkey;
+		left -= take;
+		off = 0;
 	}
+	if (left == 0)
+		return n;
 	/* More pieces than the HCA gathers: copy, counted. */
 	uint8_t *b = d->bounce + (size_t)(slot & TX_MASK) * dp.dev->mtu_bytes;
 
-	memcpy(b, tx_hdr(d, slot), TX_HDR_LEN);
-	vq_segs_read(segs, nseg, 0, b + TX_HDR_LEN, rest_len);
+	memcpy(b, tx_hdr(d, slot), hlen);
+	vq_segs_read(segs, nseg, start, b + hlen, len);
 	sge[0].addr = (uintptr_t)b;
-	sge[0].length = TX_HDR_LEN + rest_len;
+	sge[0].length = hlen + len;
 	DP_COUNT(d, bounce_copies, 1);
 	return 1;
 }
 
+/* Messages a frame of `len` bytes takes: the first carries
+ * mtu - WIRE_HDR_LEN frame bytes, each continuation mtu - WIRE_CONT_LEN. */
+static inline uint32_t tx_messages(uint32_t len)
+{
+	uint32_t first = dp.dev->mtu_bytes - WIRE_HDR_LEN;
+	uint32_t cont = dp.dev->mtu_bytes - WIRE_CONT_LEN;
+
+	return len <= first ? 1 : 1 + (len - first + cont - 1) / cont;
+}
+
+/* One frame as 1..n send WRs from slot d->tx_head on: a whole frame, or
+ * a first fragment and continuations, all pointing at the guest's frame
+ * in place. `f` holds the frame after its Ethernet header (which the
+ * caller copied behind the wire header of the first slot). Returns the
+ * WRs written. */
+static unsigned tx_build(struct dp_port *d, const struct vnet_tx *tx,
+			 const struct vq_seg *f, uint32_t nf, uint16_t head,
+			 struct ibv_send_wr *wrs,
+			 struct ibv_sge (*sges)[DP_SGE_WANTED],
+			 struct ibv_ah *ah, uint32_t qpn)
+{
+	uint32_t nmsg = tx_messages(tx->frame_len);
+	uint32_t first = dp.dev->mtu_bytes - WIRE_HDR_LEN;
+	uint32_t cont = dp.dev->mtu_bytes - WIRE_CONT_LEN;
+	uint32_t done = 0; /* frame bytes placed */
+
+	for (uint32_t i = 0; i < nmsg; i++) {
+		uint16_t slot = d->tx_head;
+		uint8_t *hdr = tx_hdr(d, slot);
+		struct ibv_send_wr *wr = &wrs[i];
+		uint32_t hlen, len, start;
+
+		if (i == 0) {
+			len = tx->frame_len < first ? tx->frame_len : first;
+			if (nmsg == 1)
+				wire_hdr_build(hdr, &tx->off);
+			else
+				wire_first_build(hdr, &tx->off, d->tx_frame_id,
+						 tx->frame_len);
+			hlen = TX_HDR_LEN;
+			start = 0;
+			len -= VNET_ETH_HLEN;
+		} else {
+			len = tx->frame_len - done < cont ? tx->frame_len - done
+							  : cont;
+			wire_cont_build(hdr, d->tx_frame_id, done);
+			hlen = WIRE_CONT_LEN;
+			start = done - VNET_ETH_HLEN;
+		}
+		wr->num_sge = (int)tx_sges(d, slot, hlen, f, nf, start, len,
+					   sges[i]);
+		done += i == 0 ? len + VNET_ETH_HLEN : len;
+		wr->sg_list = sges[i];
+		wr->wr_id = wr_id(d, DP_WR_KIND_TX, slot);
+		wr->opcode = IBV_WR_SEND;
+		wr->send_flags = 0;
+		wr->wr.ud.ah = ah;
+		wr->wr.ud.remote_qpn = qpn;
+		wr->wr.ud.remote_qkey = d->qkey;
+		wr->next = &wrs[i + 1];
+		d->tx_ids[slot & TX_MASK] =
+			i + 1 == nmsg ? head : DP_TX_NO_CHAIN;
+		d->tx_head++;
+	}
+	if (nmsg > 1) {
+		d->tx_frame_id++;
+		DP_COUNT(d, tx_fragments, nmsg);
+	}
+	return nmsg;
+}
+
 static unsigned port_tx(struct dp_port *d)
 {
-	struct ibv_send_wr wrs[DP_BURST], *bad;
-	struct ibv_sge sges[DP_BURST][DP_SGE_WANTED];
+	struct ibv_send_wr wrs[DP_TX_WRS], *bad;
+	struct ibv_sge sges[DP_TX_WRS][DP_SGE_WANTED];
 	struct vq_seg segs[DP_TX_SEGS];
-	uint16_t avail, room, n, nwr = 0;
+	uint16_t avail, room, n, nwr = 0, frames = 0;
 	uint64_t bytes = 0, flooded = 0;
 	enum vq_err err;
 
@@ -149,8 +234,7 @@ static unsigned port_tx(struct dp_port *d)
 			n = i; /* the rest waits for the next rounds */
 			break;
 		}
-		uint8_t *hdr = tx_hdr(d, slot);
-		uint8_t *eth = hdr + WIRE_HDR_LEN;
+		uint8_t *eth = tx_hdr(d, slot) + WIRE_HDR_LEN;
 		struct vq_chain chain = { .ndesc = 0 };
 		struct vnet_tx tx;
 
@@ -172,6 +256,13 @@ static unsigned port_tx(struct dp_port *d)
 			DP_COUNT(d, drop_too_big, 1);
 			tx_return(d, head);
 			continue;
+		}
+		uint32_t nmsg = tx_messages(tx.frame_len);
+
+		if (nwr + nmsg > DP_TX_WRS ||
+		    (uint16_t)(d->tx_head - d->tx_tail) + nmsg > DP_TX_INFLIGHT) {
+			n = i; /* no room for its fragments: next round */
+			break;
 		}
 		/* vnet_tx_parse guarantees an Ethernet header's worth. */
 		struct vq_seg *f = &segs[tx.first];
@@ -196,33 +287,24 @@ static unsigned port_tx(struct dp_port *d)
 			continue;
 		}
 
-		struct ibv_send_wr *wr = &wrs[nwr];
 		struct fdb_entry *e = NULL;
+		struct ibv_ah *ah;
+		uint32_t qpn;
 
 		if (!(eth[0] & 1))
 			e = fdb_lookup(d->fdb, eth);
 		if (e && e->ah) {
-			wr->wr.ud.ah = e->ah;
-			wr->wr.ud.remote_qpn = e->addr.qpn;
+			ah = e->ah;
+			qpn = e->addr.qpn;
 		} else {
-			wr->wr.ud.ah = d->seg->mc->ah;
-			wr->wr.ud.remote_qpn = IB_MCAST_QPN;
+			ah = d->seg->mc->ah;
+			qpn = IB_MCAST_QPN;
 			flooded++;
 		}
-		wr->wr.ud.remote_qkey = d->qkey;
-		wire_hdr_build(hdr, &tx.off);
-		wr->num_sge = (int)tx_sges(d, slot, f, nf,
-					   tx.frame_len - VNET_ETH_HLEN,
-					   sges[nwr]);
-		wr->sg_list = sges[nwr];
-		wr->wr_id = wr_id(d, DP_WR_KIND_TX, slot);
-		wr->opcode = IBV_WR_SEND;
-		wr->send_flags = 0;
-		wr->next = &wrs[nwr + 1];
-		d->tx_ids[slot & TX_MASK] = head;
-		d->tx_head++;
+		nwr = (uint16_t)(nwr + tx_build(d, &tx, f, nf, head, &wrs[nwr],
+						&sges[nwr], ah, qpn));
 		bytes += tx.frame_len;
-		nwr++;
+		frames++;
 	}
 	vq_avail_consume(&d->g.txq, n);
 	if (nwr == 0)
@@ -235,17 +317,23 @@ static unsigned port_tx(struct dp_port *d)
 	int rc = ibv_post_send(d->qp, wrs, &bad);
 
 	if (rc) {
-		/* The QP refused: recover it; the refused chains go back. */
+		/* The QP refused: recover it; the refused chains go back
+		 * (a frame whose last fragment was refused with them). */
 		uint16_t refused = (uint16_t)(&wrs[nwr] - bad);
 
 		d->tx_head = (uint16_t)(d->tx_head - refused);
-		for (uint16_t k = 0; k < refused; k++)
-			tx_return(d, d->tx_ids[(d->tx_head + k) & TX_MASK]);
-		nwr = (uint16_t)(nwr - refused);
+		for (uint16_t k = 0; k < refused; k++) {
+			uint16_t id = d->tx_ids[(d->tx_head + k) & TX_MASK];
+
+			if (id != DP_TX_NO_CHAIN) {
+				tx_return(d, id);
+				frames--;
+			}
+		}
 		if (d->state == DP_RUNNING)
 			dp_port_begin_drain(d);
 	}
-	DP_COUNT(d, tx_frames, nwr);
+	DP_COUNT(d, tx_frames, frames);
 	DP_COUNT(d, tx_bytes, bytes);
 	DP_COUNT(d, flooded, flooded);
 	return n;
@@ -264,7 +352,10 @@ static void tx_complete(struct dp_port *d, const struct ibv_wc *wc,
 	if ((uint16_t)(idx - d->tx_tail) >= (uint16_t)(d->tx_head - d->tx_tail))
 		return;
 	while (d->tx_tail != (uint16_t)(idx + 1)) {
-		tx_return(d, d->tx_ids[d->tx_tail & TX_MASK]);
+		uint16_t id = d->tx_ids[d->tx_tail & TX_MASK];
+
+		if (id != DP_TX_NO_CHAIN) /* a frame's last (or only) send */
+			tx_return(d, id);
 		d->tx_tail++;
 	}
 }
@@ -410,7 +501,12 @@ static uint32_t rx_add_sges(struct ibv_sge *sge, const struct dp_rx_head *h,
 static bool rx_fill_wr(struct dp_port *d, struct dp_rx_wr *w,
 		       struct ibv_sge *sge, uint32_t *nsge, uint16_t *avail)
 {
-	uint32_t need = d->g.vnet.hdr_len + d->max_frame;
+	/* One message's worth of frame: a fragment of a larger frame (a
+	 * continuation's first WIRE_HOLE_LEN bytes go to scratch) or all
+	 * of a smaller one. */
+	uint32_t msg_max = dp.dev->mtu_bytes - WIRE_HDR_LEN;
+	uint32_t need = d->g.vnet.hdr_len +
+			(d->max_frame < msg_max ? d->max_frame : msg_max);
 	/* SGE0 (GRH + wire header) and the discard SGE are ours. */
 	uint32_t room = d->caps.recv_sge - 2, have = 0;
 
@@ -609,26 +705,287 @@ static void rx_too_big(struct dp_port *d, const struct ibv_wc *wc,
 	}
 }
 
+/* ---- reassembly of fragmented frames ---- */
+
+static bool reasm_sender_is(const struct dp_reasm *r, const struct ibv_wc *wc,
+			    const uint8_t *sgid)
+{
+	return r->active && r->qpn == wc->src_qp && r->lid == wc->slid &&
+	       (!sgid || memcmp(r->gid, sgid, 16) == 0);
+}
+
+static void reasm_end(struct dp_port *d, struct dp_reasm *r)
+{
+	r->active = false;
+	r->nheads = 0;
+	d->n_reasm--;
+}
+
+/* Give up a frame: its chains go back to the spares, unused. A frame
+ * already refused (too big) is not counted twice. */
+static void reasm_drop(struct dp_port *d, struct dp_reasm *r)
+{
+	for (unsigned i = 0; i < r->nheads; i++)
+		spare_push(d, r->heads[i]);
+	if (!r->discard)
+		DP_COUNT(d, drop_reasm, 1);
+	reasm_end(d, r);
+}
+
+/* Frames that waited too long for a fragment (a sender that died or a
+ * fragment lost): their buffers are needed. */
+static void reasm_expire(struct dp_port *d, uint64_t now_s)
+{
+	for (unsigned i = 0; i < DP_REASM_SLOTS && d->n_reasm; i++) {
+		struct dp_reasm *r = &d->reasm[i];
+
+		if (r->active && now_s - r->since_s >= DP_REASM_TIMEOUT_S)
+			reasm_drop(d, r);
+	}
+}
+
+/* Every frame in reassembly given up (the QP is reset or the device
+ * stops: fragments still to come are lost). */
+static void reasm_drop_all(struct dp_port *d)
+{
+	for (unsigned i = 0; i < DP_REASM_SLOTS && d->n_reasm; i++)
+		if (d->reasm[i].active)
+			reasm_drop(d, &d->reasm[i]);
+}
+
+/* The segments of a reassembled frame (past the first chain's
+ * virtio-net header), for a checksum the guest cannot complete. */
+static uint32_t reasm_segs(const struct dp_port *d, const struct dp_reasm *r,
+			   struct vq_seg *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < r->nheads && n < max; i++) {
+		const struct dp_rx_head *h = &d->pool[r->heads[i]];
+		uint32_t off = i ? 0 : d->g.vnet.hdr_len;
+		uint32_t left = r->used[i] - off;
+
+		for (unsigned k = 0; k < h->nseg && left > 0 && n < max; k++) {
+			if (off >= h->segs[k].len) {
+				off -= h->segs[k].len;
+				continue;
+			}
+			out[n] = h->segs[k];
+			out[n].addr += off;
+			out[n].len -= off;
+			if (out[n].len > left)
+				out[n].len = left;
+			left -= out[n].len;
+			off = 0;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The last fragment is in: one virtio-net header, the used entries. */
+static void reasm_finish(struct dp_port *d, struct dp_reasm *r)
+{
+	struct dp_rx_head *first = &d->pool[r->heads[0]];
+	struct wire_offload off = r->off;
+
+	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->g.vnet.guest_csum) {
+		struct vq_seg fseg[DP_REASM_HEADS * 4];
+		uint32_t nf = reasm_segs(d, r, fseg,
+					 sizeof(fseg) / sizeof(fseg[0]));
+
+		if (vnet_csum_complete(fseg, nf, r->frame_len, off.csum_start,
+				       off.csum_offset) == VQ_OK)
+			DP_COUNT(d, csum_computed, 1);
+		off.flags = 0;
+	}
+	vnet_rx_write_hdr(&d->g.vnet, first->segs, first->nseg, &off,
+			  r->frame_len, r->nheads);
+	for (unsigned i = 0; i < r->nheads; i++) {
+		rx_used_put(d, d->pool[r->heads[i]].id, r->used[i]);
+		d->free_list[d->n_free++] = r->heads[i];
+	}
+	d->rx_dirty = true;
+	reasm_end(d, r);
+	DP_COUNT(d, rx_frames, 1);
+	DP_COUNT(d, rx_bytes, r->frame_len);
+	DP_COUNT(d, rx_reassembled, 1);
+}
+
+/* A frame's first fragment landed in w's chains (header room, then its
+ * first m->len bytes). Keeps the chains it filled; false if the frame
+ * cannot be taken (the caller keeps the WR's chains). */
+static bool rx_first(struct dp_port *d, struct dp_rx_wr *w,
+		     const struct ibv_wc *wc, const uint8_t *sgid,
+		     const struct wire_msg *m)
+{
+	uint32_t used[DP_RX_WR_HEADS];
+	struct dp_reasm *r = NULL, *oldest = NULL;
+	uint32_t h = d->g.vnet.hdr_len;
+	/* Mergeable buffers come with a WIRE_HOLE_LEN-byte header: later
+	 * fragments then fill their own buffers in place. */
+	bool copy = !d->g.mrg_rxbuf || h != WIRE_HOLE_LEN;
+	uint16_t nb;
+
+	if (m->frame_len > d->max_frame) {
+		nb = 0;
+	} else if (!copy) {
+		nb = vnet_rx_spread(w->cap, w->nheads, h + m->len, used);
+	} else {
+		/* One buffer takes the whole frame; the fragments after
+		 * this one are copied into it. */
+		nb = w->cap[0] >= h + m->frame_len ? 1 : 0;
+		used[0] = h + m->frame_len;
+	}
+	/* The sender's frame before this one never completed. */
+	for (unsigned i = 0; i < DP_REASM_SLOTS; i++) {
+		struct dp_reasm *x = &d->reasm[i];
+
+		if (reasm_sender_is(x, wc, sgid))
+			reasm_drop(d, x);
+		if (!x->active && !r)
+			r = x;
+		if (x->active && (!oldest || x->since_s < oldest->since_s))
+			oldest = x;
+	}
+	if (!r) { /* every slot busy: the oldest frame gives way */
+		reasm_drop(d, oldest);
+		r = oldest;
+	}
+	*r = (struct dp_reasm){
+		.active = true,
+		.copy = copy,
+		.discard = nb == 0,
+		.frame_id = m->frame_id,
+		.lid = wc->slid,
+		.qpn = wc->src_qp,
+		.frame_len = m->frame_len,
+		.next = m->len,
+		.since_s = d->core->now_s,
+		.off = m->off,
+		.nheads = nb,
+	};
+	if (sgid)
+		memcpy(r->gid, sgid, 16);
+	d->n_reasm++;
+	if (nb == 0) {
+		/* Too big for this guest: counted once; the continuations
+		 * are passed over quietly. */
+		rx_too_big(d, wc, m->frame_len);
+		return false;
+	}
+	for (unsigned i = 0; i < nb; i++) {
+		r->heads[i] = w->heads[i];
+		r->used[i] = used[i];
+	}
+	for (unsigned i = nb; i < w->nheads; i++)
+		spare_push(d, w->heads[i]);
+	DP_COUNT(d, rx_fragments, 1);
+	return true;
+}
+
+/* A continuation: its first WIRE_HOLE_LEN bytes are in scratch (`lead`),
+ * the rest in w's chains after the first chain's header room. */
+static void rx_cont(struct dp_port *d, struct dp_rx_wr *w,
+		    const struct ibv_wc *wc, const uint8_t *sgid,
+		    const struct wire_msg *m, const uint8_t *lead)
+{
+	struct dp_rx_head *first = &d->pool[w->heads[0]];
+	struct dp_reasm *r = NULL;
+	uint32_t nlead = m->len < WIRE_HOLE_LEN ? m->len : WIRE_HOLE_LEN;
+
+	for (unsigned i = 0; i < DP_REASM_SLOTS && !r; i++)
+		if (reasm_sender_is(&d->reasm[i], wc, sgid))
+			r = &d->reasm[i];
+	if (!r) { /* its first fragment was lost or refused */
+		DP_COUNT(d, drop_reasm, 1);
+		goto keep_all;
+	}
+	if (r->frame_id != m->frame_id || r->next != m->offset ||
+	    m->len > r->frame_len - r->next) {
+		if (r->discard)
+			reasm_end(d, r);
+		else /* lost or out of order: the frame is gone */
+			reasm_drop(d, r);
+		goto keep_all;
+	}
+	if (r->discard) { /* a frame refused at its first fragment */
+		r->next += m->len;
+		if (r->next == r->frame_len)
+			reasm_end(d, r);
+		goto keep_all;
+	}
+	if (r->copy) {
+		/* Into the first chain, at the fragment's place. */
+		struct dp_rx_head *t = &d->pool[r->heads[0]];
+		uint32_t at = d->g.vnet.hdr_len + m->offset;
+		struct vq_seg src[DP_RX_HEAD_SEGS];
+		uint32_t ns = rx_frame_segs(d, w, src, DP_RX_HEAD_SEGS);
+
+		vq_segs_write(t->segs, t->nseg, at, lead, nlead);
+		at += nlead;
+		for (uint32_t k = 0, left = m->len - nlead; k < ns && left; k++) {
+			uint32_t take = src[k].len < left ? src[k].len : left;
+
+			vq_segs_write(t->segs, t->nseg, at,
+				      (const void *)(uintptr_t)src[k].addr, take);
+			at += take;
+			left -= take;
+		}
+		for (unsigned i = 0; i < w->nheads; i++)
+			spare_push(d, w->heads[i]);
+		DP_COUNT(d, reasm_copies, 1);
+	} else {
+		uint32_t used[DP_RX_WR_HEADS];
+		/* The first chain's header room is the hole: with mergeable
+		 * buffers it is WIRE_HOLE_LEN bytes, so cap[0] counts it. */
+		uint16_t nb = vnet_rx_spread(w->cap, w->nheads, m->len, used);
+
+		if (nb == 0 || r->nheads + nb > DP_REASM_HEADS) {
+			reasm_drop(d, r);
+			goto keep_all;
+		}
+		vq_segs_write(first->segs, first->nseg, 0, lead, nlead);
+		for (unsigned i = 0; i < nb; i++) {
+			r->heads[r->nheads] = w->heads[i];
+			r->used[r->nheads++] = used[i];
+		}
+		for (unsigned i = nb; i < w->nheads; i++)
+			spare_push(d, w->heads[i]);
+	}
+	r->next += m->len;
+	DP_COUNT(d, rx_fragments, 1);
+	if (r->next == r->frame_len)
+		reasm_finish(d, r);
+	return;
+
+keep_all:
+	for (unsigned i = 0; i < w->nheads; i++)
+		spare_push(d, w->heads[i]);
+}
+
 static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		       const struct ibv_wc *wc, const uint8_t *hdr)
 {
 	uint32_t used[DP_RX_WR_HEADS];
 	struct dp_rx_head *first = &d->pool[w->heads[0]];
 	struct vq_seg fseg[DP_RX_WR_HEADS * DP_RX_HEAD_SEGS];
-	struct wire_offload off;
+	struct wire_msg m;
 	uint32_t frame_len, nf = 0;
 	uint8_t smac[6];
-	uint16_t nb;
+	uint16_t nb = 0;
 
-	/* Shorter than GRH + wire header + Ethernet header: malformed, from
-	 * whoever sent it; the QP is fine. */
-	if (wc->byte_len < IB_GRH_LEN + WIRE_HDR_LEN ||
-	    wire_hdr_parse(hdr + IB_GRH_LEN, wc->byte_len - IB_GRH_LEN, &off,
-			   &frame_len) != WIRE_OK ||
-	    frame_len < VNET_ETH_HLEN) {
+	/* Malformed, from whoever sent it; the QP is fine. A frame's first
+	 * message holds at least an Ethernet header. */
+	if (wc->byte_len < IB_GRH_LEN ||
+	    wire_msg_parse(hdr + IB_GRH_LEN, wc->byte_len - IB_GRH_LEN, &m) !=
+		    WIRE_OK ||
+	    (m.kind != WIRE_CONT && m.len < VNET_ETH_HLEN) ||
+	    (m.kind == WIRE_FIRST && (m.off.flags & WIRE_F_ANNOUNCE))) {
 		DP_COUNT(d, drop_bad_wire, 1);
 		goto keep_all;
 	}
+	frame_len = m.frame_len;
 	/* The sender's GID, when it sent with a global route (always on
 	 * RoCE, where the GRH area may hold an IPv4 header instead). */
 	uint8_t sgid_buf[16];
@@ -643,14 +1000,22 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 	    (dp.dev->roce ? sgid && memcmp(sgid, dp.dev->gid.raw, 16) == 0
 			  : wc->slid == dp.dev->lid))
 		goto keep_all;
+	if (m.kind == WIRE_CONT) {
+		rx_cont(d, w, wc, sgid, &m,
+			hdr + IB_GRH_LEN + WIRE_CONT_LEN);
+		return;
+	}
 
-	nb = frame_len <= d->max_frame
-		     ? vnet_rx_spread(w->cap, w->nheads,
-				      d->g.vnet.hdr_len + frame_len, used)
-		     : 0;
-	if (nb == 0) {
-		rx_too_big(d, wc, frame_len);
-		goto keep_all;
+	if (m.kind == WIRE_WHOLE) {
+		nb = frame_len <= d->max_frame
+			     ? vnet_rx_spread(w->cap, w->nheads,
+					      d->g.vnet.hdr_len + frame_len,
+					      used)
+			     : 0;
+		if (nb == 0) {
+			rx_too_big(d, wc, frame_len);
+			goto keep_all;
+		}
 	}
 
 	/* The source MAC, for learning: bytes 6..11 of the frame. */
@@ -667,6 +1032,13 @@ static void rx_deliver(struct dp_port *d, struct dp_rx_wr *w,
 		DP_COUNT(d, drop_spoofed, 1);
 		goto keep_all;
 	}
+	if (m.kind == WIRE_FIRST) {
+		if (!rx_first(d, w, wc, sgid, &m))
+			goto keep_all;
+		return;
+	}
+	struct wire_offload off = m.off;
+
 	if (off.flags & WIRE_F_ANNOUNCE) { /* learnt: nothing to deliver */
 		DP_COUNT(d, rx_announces, 1);
 		goto keep_all;
@@ -828,6 +1200,7 @@ void dp_port_finish_drain(struct dp_port *d)
 {
 	bool to_idle = d->stop_requested || d->broken;
 
+	reasm_drop_all(d); /* their remaining fragments are lost */
 	if (to_idle) {
 		rx_give_back(d);
 		publish(d);
@@ -904,6 +1277,12 @@ bool dp_core_round(struct dp_core *core)
 
 		if (d->state != DP_RUNNING)
 			continue;
+		if (d->n_reasm) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+			reasm_expire(d, (uint64_t)ts.tv_sec);
+		}
 		/* Receive credits first: a frame that finds no posted
 		 * receive is lost without trace (UD). */
 		if ((uint16_t)(d->rx_head - d->rx_tail) <=

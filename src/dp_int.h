@@ -24,6 +24,7 @@
 #include "ibvhost/port.h"
 #include "ibvhost/vnet.h"
 #include "ibvhost/vq.h"
+#include "ibvhost/wire.h"
 
 /* Frames handled per step of a port, completions per poll. */
 #define DP_BURST 32u
@@ -59,7 +60,19 @@
 /* Bytes of daemon scratch per WR: GRH + wire header, cache-line padded. */
 #define DP_SCRATCH_SLOT 64u
 /* An announcement: wire header + a minimum Ethernet frame. */
-#define DP_ANNOUNCE_LEN (8u + 60u)
+#define DP_ANNOUNCE_LEN (WIRE_HDR_LEN + 60u)
+/* Send WRs one TX burst posts at most (a frame above one message takes
+ * one per fragment). */
+#define DP_TX_WRS 64u
+/* The TX slot of a fragment that is not its frame's last: no chain to
+ * return when it completes (chain ids are below VQ_RING_MAX_SIZE). */
+#define DP_TX_NO_CHAIN 0xffffu
+/* Frames a port reassembles at once (one per sending QP: a sender never
+ * interleaves two frames' fragments), the guest chains one may hold, and
+ * how long one may wait for its next fragment. */
+#define DP_REASM_SLOTS 4u
+#define DP_REASM_HEADS 64u
+#define DP_REASM_TIMEOUT_S 2u
 /* Completion queue entries a core starts with; the CQ grows as ports
  * join the core so that it holds a completion for every WR its ports
  * may have outstanding (dp_port.c core_add_port). */
@@ -146,6 +159,27 @@ struct dp_guest {
 	int rx_kickfd, tx_kickfd; /* our duplicates, -1 for none */
 };
 
+/* A fragmented frame being received (dp_fast.c rx_first/rx_cont): the
+ * guest chains its fragments landed in, in frame order, and the bytes of
+ * each. With mergeable buffers they are the frame's buffers; without,
+ * the first chain holds the whole frame and later fragments are copied
+ * into it (their chains go back to the spares). */
+struct dp_reasm {
+	bool active;
+	bool copy;		/* no mergeable buffers: fragments copied */
+	bool discard;		/* refused (too big): continuations skipped */
+	uint16_t frame_id;
+	uint16_t lid;
+	uint32_t qpn;
+	uint8_t gid[16];	/* RoCE: the sender's GID */
+	uint32_t frame_len, next; /* bytes of the frame, bytes received */
+	uint64_t since_s;
+	struct wire_offload off;
+	uint16_t nheads;
+	uint16_t heads[DP_REASM_HEADS];
+	uint32_t used[DP_REASM_HEADS];
+};
+
 struct dp_core;
 
 struct dp_port {
@@ -176,6 +210,7 @@ struct dp_port {
 	uint16_t tx_head, tx_tail;
 	uint16_t tx_ids[DP_TX_INFLIGHT];
 	uint16_t tx_unsignaled;	/* sends posted since the last signaled one */
+	uint16_t tx_frame_id;	/* the next fragmented frame's number */
 	int32_t tx_credit;	/* descriptors TX may still walk (DP_TX_DESC_QUANTUM) */
 
 	/* RX: WRs rx_tail..rx_head are posted. Popped chains live in
@@ -193,6 +228,8 @@ struct dp_port {
 		uint64_t when_s;
 	} learned;
 	struct dp_rx_wr rx[DP_RX_WRS];
+	unsigned n_reasm;	/* active reassembly slots */
+	struct dp_reasm reasm[DP_REASM_SLOTS];
 	uint16_t spare_head, spare_tail;
 	uint16_t spare[DP_RX_POOL];
 	uint16_t n_free;

@@ -408,13 +408,6 @@ int dp_port_create(struct port *p)
 
 	if (!dp.dev)
 		return -ENODEV;
-	if (p->seg.has_mtu && p->seg.mtu > dp_path_mtu_limit()) {
-		log_err("port %s: segment %s has mtu %u, but one message on "
-			"this device carries at most %u (IB MTU %u): lower the "
-			"segment's mtu on every host", p->cfg.name, p->seg.name,
-			p->seg.mtu, dp_path_mtu_limit(), dp.dev->mtu_bytes);
-		return -EMSGSIZE;
-	}
 	d = pages_alloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;

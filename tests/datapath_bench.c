@@ -95,14 +95,15 @@ static void bench_rx_hdr(void)
 	struct vnet_cfg cfg = { VNET_HDR_LEN_MRG, true, true };
 	struct wire_offload off = { WIRE_F_NEEDS_CSUM, 34, 16 };
 	uint8_t msg[WIRE_HDR_LEN + 64];
-	uint32_t i, flen;
+	struct wire_msg m;
+	uint32_t i;
 	double t0, t1;
 
 	wire_hdr_build(msg, &off);
 	t0 = now_ns();
 	for (i = 0; i < BENCH_FRAMES; i++) {
-		if (wire_hdr_parse(msg, sizeof(msg), &off, &flen) != WIRE_OK ||
-		    vnet_rx_write_hdr(&cfg, s, 2, &off, flen, 1) != VQ_OK)
+		if (wire_msg_parse(msg, sizeof(msg), &m) != WIRE_OK ||
+		    vnet_rx_write_hdr(&cfg, s, 2, &m.off, m.len, 1) != VQ_OK)
 			abort();
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	}

@@ -61,9 +61,6 @@ void dp_handle_async_events(void);
 /* Main thread, every DP_GUEST_FD_MAX_MS / 2: interrupt such a core. */
 void dp_check_cores(void);
 
-/* The largest segment MTU one UD message carries: the IB path MTU minus
- * the wire header and the Ethernet header. */
-uint16_t dp_path_mtu_limit(void);
 /* The MTU a port's guest gets: its segment's, or the port's own if
  * lower. Receive WRs and the TX size check follow it. */
 uint16_t dp_port_mtu(const struct cfg_segment *seg, const struct cfg_port *pc);

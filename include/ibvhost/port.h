@@ -68,12 +68,21 @@ struct port_vring {
  * configured MAC at its new QP, so that peers relearn it at once);
  * rx_announces those it learned from peers' ports.
  * tx_deferred counts the polling rounds in which the port's TX waited
- * because its chains had used more than its share of descriptors. */
+ * because its chains had used more than its share of descriptors.
+ * tx_fragments and rx_fragments count the messages of frames larger than
+ * one IB message (a jumbo frame is sent as several, each with its own
+ * header, the payload in place); rx_reassembled the frames put back
+ * together, drop_reasm those given up (a fragment lost, out of order,
+ * inconsistent, or not completed within DP_REASM_TIMEOUT_S), and
+ * reasm_copies the fragments copied into a guest without mergeable RX
+ * buffers (its single buffer must hold the whole frame). */
 #define PORT_COUNTERS(X)                                                       \
 	X(tx_frames) X(tx_bytes) X(rx_frames) X(rx_bytes) X(flooded)           \
 	X(rx_starved) X(drop_too_big) X(drop_bad_desc)                         \
 	X(drop_spoofed) X(drop_bad_wire) X(bounce_copies) X(csum_computed)    \
-	X(rx_returned_empty) X(tx_deferred) X(announces) X(rx_announces)
+	X(rx_returned_empty) X(tx_deferred) X(announces) X(rx_announces)      \
+	X(tx_fragments) X(rx_fragments) X(rx_reassembled) X(drop_reasm)       \
+	X(reasm_copies)
 
 struct port_counters {
 #define PORT_COUNTER_FIELD(name) uint64_t name;

@@ -145,8 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (dir == VQ_DIR_TX) {
 				if (vnet_tx_parse(&cfg, segs, c.nseg, &tx) == VQ_OK) {
 					uint8_t wire[WIRE_HDR_LEN];
-					struct wire_offload off;
-					uint32_t flen;
+					struct wire_msg m;
 
 					if (tx.first >= c.nseg)
 						abort();
@@ -160,8 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							 0, macs, sizeof(macs)) != sizeof(macs))
 						abort();
 					wire_hdr_build(wire, &tx.off);
-					if (wire_hdr_parse(wire, WIRE_HDR_LEN + tx.frame_len,
-							   &off, &flen) != WIRE_OK)
+					if (wire_msg_parse(wire, WIRE_HDR_LEN + tx.frame_len,
+							   &m) != WIRE_OK)
 						abort();
 					if (tx.off.flags & WIRE_F_NEEDS_CSUM)
 						vnet_csum_complete(segs + tx.first,
@@ -171,14 +170,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								   tx.off.csum_offset);
 				}
 			} else {
-				struct wire_offload off;
-				uint32_t flen;
+				struct wire_msg m;
 
 				/* A received message: wire header from the
 				 * guest bytes, frame of the chain's size. */
-				if (wire_hdr_parse(mem[1], WIRE_HDR_LEN + c.len, &off,
-						   &flen) != WIRE_OK)
-					memset(&off, 0, sizeof(off));
+				if (wire_msg_parse(mem[1], WIRE_HDR_LEN + c.len,
+						   &m) != WIRE_OK || m.kind != WIRE_WHOLE)
+					memset(&m, 0, sizeof(m));
 				struct vq_seg hdr[VNET_HDR_MAX_SEGS];
 				uint32_t nhdr = vnet_rx_hdr_segs(&cfg, segs, c.nseg, hdr);
 				uint32_t first = vq_segs_advance(segs, c.nseg,
@@ -189,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					check_segs(regs, nreg, segs + first,
 						   c.nseg - first, c.len - cfg.hdr_len);
 				}
-				vnet_rx_write_hdr(&cfg, hdr, nhdr, &off,
+				vnet_rx_write_hdr(&cfg, hdr, nhdr, &m.off,
 						  c.len > cfg.hdr_len ? c.len - cfg.hdr_len : 0,
 						  (uint16_t)(i + 1));
 			}

@@ -14,9 +14,16 @@
  *
  * shape raw:   BYTES bytes of 0xa5 (no wire header at all: short or
  *              garbage datagrams)
- * shape frame: a valid wire header (version 1, no offload) and an
+ * shape frame: a valid wire header (no offload) and an
  *              Ethernet frame of BYTES bytes (dst, src, EtherType 0x88b5,
  *              a counting payload)
+ * shape frag:  the same frame as fragments of at most 1000 bytes each:
+ *              a first message and continuations (BYTES > 1000)
+ * shape frag-first, frag-orphan, frag-gap, frag-overlap, frag-huge:
+ *              broken fragment trains, one per count: only the first
+ *              message; only the second; the first and the third; the
+ *              first and one at an offset inside it; a first message
+ *              claiming a 65535-byte frame, then two continuations
  *
  * Exit status: 0 every send completed successfully, 1 otherwise, 2 usage.
  */
@@ -29,14 +36,22 @@
 #include <string.h>
 #include <time.h>
 
-#define PEER_MAX_BYTES 8192u
+#include "ibvhost/wire.h"
+
+#define PEER_MAX_BYTES 9216u
 #define PEER_DEPTH     64u
-#define WIRE_VERSION   1u
-#define WIRE_HDR_LEN   8u
+#define PEER_PIECE     1000u /* frame bytes per fragment */
+
+enum { SHAPE_RAW, SHAPE_FRAME, SHAPE_FRAG, SHAPE_FIRST, SHAPE_ORPHAN,
+       SHAPE_GAP, SHAPE_OVERLAP, SHAPE_HUGE };
+static const char *const shape_names[] = {
+	"raw", "frame", "frag", "frag-first", "frag-orphan", "frag-gap",
+	"frag-overlap", "frag-huge",
+};
 
 struct peer_opts {
 	uint32_t lid, qpn, qkey, size, count;
-	int frame;
+	int frame; /* one of SHAPE_* */
 	uint8_t dst[6], src[6];
 	double timeout_s;
 };
@@ -114,12 +129,12 @@ static int parse_args(int argc, char **argv, struct peer_opts *o)
 		case 's': bad = parse_u32(optarg, PEER_MAX_BYTES, &o->size); have |= 8; break;
 		case 'n': bad = parse_u32(optarg, 1000000, &o->count); break;
 		case 'p':
-			if (strcmp(optarg, "raw") == 0)
-				o->frame = 0;
-			else if (strcmp(optarg, "frame") == 0)
-				o->frame = 1;
-			else
-				bad = 1;
+			bad = 1;
+			for (int i = 0; i <= SHAPE_HUGE; i++)
+				if (strcmp(optarg, shape_names[i]) == 0) {
+					o->frame = i;
+					bad = 0;
+				}
 			break;
 		case 'd': bad = parse_mac(optarg, o->dst); break;
 		case 'r': bad = parse_mac(optarg, o->src); break;
@@ -131,28 +146,95 @@ static int parse_args(int argc, char **argv, struct peer_opts *o)
 	}
 	if (have != 15)
 		return usage("--lid, --qpn, --qkey and --size are required");
-	if (o->frame && o->size < 14)
+	if (o->frame != SHAPE_RAW && o->size < 14)
 		return usage("a frame has at least 14 bytes");
+	if (o->frame >= SHAPE_FRAG && o->size <= 3 * PEER_PIECE &&
+	    o->frame != SHAPE_FRAG)
+		return usage("broken fragment trains need BYTES > 3000");
+	if (o->frame == SHAPE_FRAG && o->size <= PEER_PIECE)
+		return usage("fragments need BYTES > 1000");
 	return 0;
 }
 
-/* The message: [wire header] + payload, into buf; returns its length. */
-static uint32_t build_msg(const struct peer_opts *o, uint8_t *buf)
+/* The Ethernet frame all shapes but raw carry. */
+static void build_frame(const struct peer_opts *o, uint8_t *f)
 {
-	if (!o->frame) {
-		memset(buf, 0xa5, o->size);
-		return o->size;
-	}
-	memset(buf, 0, WIRE_HDR_LEN);
-	buf[0] = WIRE_VERSION;
-	uint8_t *f = buf + WIRE_HDR_LEN;
 	memcpy(f, o->dst, 6);
 	memcpy(f + 6, o->src, 6);
 	f[12] = 0x88;
 	f[13] = 0xb5;
 	for (uint32_t i = 14; i < o->size; i++)
 		f[i] = (uint8_t)i;
-	return WIRE_HDR_LEN + o->size;
+}
+
+/* One message of a train: the frame piece at `off` (continuation if
+ * off > 0) into out; returns its length. */
+static uint32_t frag_msg(const uint8_t *frame, uint32_t frame_len,
+			 uint32_t claim, uint16_t id, uint32_t off,
+			 uint8_t *out)
+{
+	uint32_t len = frame_len - off < PEER_PIECE ? frame_len - off
+						     : PEER_PIECE;
+
+	if (off == 0) {
+		wire_first_build(out, &(struct wire_offload){ 0 }, id, claim);
+		memcpy(out + WIRE_HDR_LEN, frame, len);
+		return WIRE_HDR_LEN + len;
+	}
+	wire_cont_build(out, id, off);
+	memcpy(out + WIRE_CONT_LEN, frame + off, len);
+	return WIRE_CONT_LEN + len;
+}
+
+/* The messages of unit `u` of the shape into slots[] (PEER_SLOT bytes
+ * each); returns how many, their lengths in len[]. */
+#define PEER_SLOT (WIRE_HDR_LEN + PEER_MAX_BYTES)
+#define PEER_TRAIN (PEER_MAX_BYTES / PEER_PIECE + 1)
+static unsigned build_unit(const struct peer_opts *o, const uint8_t *frame,
+			   uint32_t u, uint8_t *slots, uint32_t *len)
+{
+	uint16_t id = (uint16_t)u;
+	unsigned n = 0;
+
+	switch (o->frame) {
+	case SHAPE_RAW:
+		memset(slots, 0xa5, o->size);
+		len[n++] = o->size;
+		break;
+	case SHAPE_FRAME:
+		wire_hdr_build(slots, &(struct wire_offload){ 0 });
+		memcpy(slots + WIRE_HDR_LEN, frame, o->size);
+		len[n++] = WIRE_HDR_LEN + o->size;
+		break;
+	case SHAPE_FRAG:
+		for (uint32_t off = 0; off < o->size; off += PEER_PIECE, n++)
+			len[n] = frag_msg(frame, o->size, o->size, id, off,
+					  slots + n * PEER_SLOT);
+		break;
+	case SHAPE_FIRST:
+		len[n++] = frag_msg(frame, o->size, o->size, id, 0, slots);
+		break;
+	case SHAPE_ORPHAN:
+		len[n++] = frag_msg(frame, o->size, o->size, id, PEER_PIECE,
+				    slots);
+		break;
+	case SHAPE_GAP:
+	case SHAPE_OVERLAP:
+		len[n] = frag_msg(frame, o->size, o->size, id, 0, slots);
+		n++;
+		len[n] = frag_msg(frame, o->size, o->size, id,
+				  o->frame == SHAPE_GAP ? 2 * PEER_PIECE
+							: PEER_PIECE / 2,
+				  slots + PEER_SLOT);
+		n++;
+		break;
+	case SHAPE_HUGE:
+		for (uint32_t off = 0; off < 3 * PEER_PIECE; off += PEER_PIECE)
+			len[n] = frag_msg(frame, o->size, WIRE_FRAME_MAX, id,
+					  off, slots + n * PEER_SLOT), n++;
+		break;
+	}
+	return n;
 }
 
 static int qp_to_rts(struct ibv_qp *qp, uint32_t qkey)
@@ -180,8 +262,9 @@ int main(int argc, char **argv)
 	struct ibv_qp *qp;
 	struct ibv_mr *mr;
 	struct ibv_ah *ah;
-	static uint8_t buf[WIRE_HDR_LEN + PEER_MAX_BYTES];
-	uint32_t len, posted = 0, done = 0, failed = 0;
+	static uint8_t frame[PEER_MAX_BYTES];
+	static uint8_t buf[PEER_DEPTH][PEER_SLOT];
+	uint32_t len[PEER_TRAIN], posted = 0, done = 0, failed = 0, bytes = 0;
 	int rc = parse_args(argc, argv, &o);
 
 	if (rc)
@@ -199,7 +282,7 @@ int main(int argc, char **argv)
 	}
 	pd = ibv_alloc_pd(ctx);
 	cq = pd ? ibv_create_cq(ctx, PEER_DEPTH, NULL, NULL, 0) : NULL;
-	len = build_msg(&o, buf);
+	build_frame(&o, frame);
 	mr = pd ? ibv_reg_mr(pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE)
 		: NULL;
 	struct ibv_qp_init_attr qa = {
@@ -217,23 +300,41 @@ int main(int argc, char **argv)
 	}
 
 	double deadline = now_s() + o.timeout_s;
-	while (done < o.count && now_s() < deadline) {
-		while (posted < o.count && posted - done < PEER_DEPTH) {
-			struct ibv_sge sge = { .addr = (uintptr_t)buf,
-					       .length = len, .lkey = mr->lkey };
-			struct ibv_send_wr wr = {
-				.wr_id = posted, .sg_list = &sge, .num_sge = 1,
-				.opcode = IBV_WR_SEND,
-				.send_flags = IBV_SEND_SIGNALED,
-				.wr.ud = { .ah = ah, .remote_qpn = o.qpn,
-					   .remote_qkey = o.qkey } }, *bad;
+	/* A unit's messages go in one post, so that a train is never
+	 * interleaved with another's. */
+	uint32_t units = 0, total = 0;
 
-			if (ibv_post_send(qp, &wr, &bad)) {
+	while ((units < o.count || done < total) && now_s() < deadline) {
+		if (units < o.count && posted - done + PEER_TRAIN <= PEER_DEPTH) {
+			static uint8_t tmp[PEER_TRAIN][PEER_SLOT];
+			struct ibv_sge sge[PEER_TRAIN];
+			struct ibv_send_wr wr[PEER_TRAIN], *bad;
+			unsigned n = build_unit(&o, frame, units, tmp[0], len);
+
+			for (unsigned i = 0; i < n; i++) {
+				uint8_t *slot = buf[(posted + i) % PEER_DEPTH];
+
+				memcpy(slot, tmp[i], len[i]);
+				sge[i] = (struct ibv_sge){ .addr = (uintptr_t)slot,
+							   .length = len[i],
+							   .lkey = mr->lkey };
+				wr[i] = (struct ibv_send_wr){
+					.wr_id = posted + i, .sg_list = &sge[i],
+					.num_sge = 1, .opcode = IBV_WR_SEND,
+					.send_flags = IBV_SEND_SIGNALED,
+					.next = i + 1 < n ? &wr[i + 1] : NULL,
+					.wr.ud = { .ah = ah, .remote_qpn = o.qpn,
+						   .remote_qkey = o.qkey } };
+				bytes = len[i];
+			}
+			if (ibv_post_send(qp, wr, &bad)) {
 				fprintf(stderr, "ud-peer: ibv_post_send: %s\n",
 					strerror(errno));
 				return 1;
 			}
-			posted++;
+			posted += n;
+			total += n;
+			units++;
 		}
 		struct ibv_wc wc[16];
 		int n = ibv_poll_cq(cq, 16, wc);
@@ -249,7 +350,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("{\"sent\": %u, \"failed\": %u, \"bytes\": %u}\n", done - failed,
-	       failed, len);
+	       failed, bytes);
 	ibv_destroy_ah(ah);
 	ibv_destroy_qp(qp);
 	ibv_dereg_mr(mr);
@@ -257,5 +358,5 @@ int main(int argc, char **argv)
 	ibv_dealloc_pd(pd);
 	ibv_close_device(ctx);
 	ibv_free_device_list(list);
-	return done == o.count && failed == 0 ? 0 : 1;
+	return units == o.count && done == total && failed == 0 ? 0 : 1;
 }
