@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "ibvhost/config.h"
+#include "ibvhost/log.h"
 
 #ifndef IBVHOSTD_VERSION
 #define IBVHOSTD_VERSION "unknown"
@@ -259,8 +260,15 @@ static void print_stats(json_t *r)
 
 static void print_version(json_t *r)
 {
-	printf("ibvhostd %s (%s), pid %lld, config %s\n", sget(r, "version"),
-	       sget(r, "dpdk"), iget(r, "pid"), sget(r, "config"));
+	printf("ibvhostd %s (%s), pid %lld, config %s, log level %s\n",
+	       sget(r, "version"), sget(r, "dpdk"), iget(r, "pid"),
+	       sget(r, "config"), sget(r, "log_level"));
+}
+
+static void print_log_level(json_t *r)
+{
+	printf("log level %s (was %s)\n", sget(r, "log_level"),
+	       sget(r, "previous"));
 }
 
 static void print_reload(json_t *r)
@@ -331,6 +339,8 @@ static const struct ctl_verb verbs[] = {
 	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL, 0 },
 	{ "show-stats", "show-stats", 0, 0, "", print_stats, 0 },
 	{ "show-version", "show-version", 0, 0, "", print_version, 0 },
+	{ "set-log-level", "set-log-level", 1, 1, LOG_LEVEL_CHOICES,
+	  print_log_level, 0 },
 	{ "show-metrics", "show-metrics", 0, 0, "", print_metrics, 0 },
 	{ "clear-counters", "clear-counters", 0, 1, "[PORT]", print_cleared, 0 },
 	{ "reload", "reload", 0, 0, "", print_reload, CTL_RELOAD_TIMEOUT_MS },

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ibvhost/ctl.h"
+#include "ibvhost/log.h"
 #include "ibvhost/port.h"
 
 static json_t *call(const char *req)
@@ -368,6 +369,64 @@ static void test_metrics_and_clear(void **state)
 	assert_int_equal(counter_of("a", "tx_frames"), 8);
 }
 
+static const char *version_log_level(void)
+{
+	static char level[16];
+	json_t *r = call_ok("{\"cmd\":\"show-version\"}");
+
+	snprintf(level, sizeof(level), "%s",
+		 json_string_value(json_object_get(r, "log_level")));
+	json_decref(r);
+	return level;
+}
+
+/* set-log-level changes the level the log module filters with, reports
+ * it back in show-version, and refuses a level it does not know without
+ * changing anything. Every name of the usage parses, and every level's
+ * name is in the usage, so the completion offers exactly these. */
+static void test_set_log_level(void **state)
+{
+	(void)state;
+	log_set_level(LOGL_INFO);
+	assert_string_equal(version_log_level(), "info");
+	assert_false(log_enabled(LOGL_DEBUG));
+
+	json_t *r = call_ok("{\"cmd\":\"set-log-level\",\"args\":[\"debug\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "log_level")), "debug");
+	assert_string_equal(json_string_value(json_object_get(r, "previous")), "info");
+	json_decref(r);
+	assert_true(log_enabled(LOGL_DEBUG));
+	assert_string_equal(version_log_level(), "debug");
+
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"loud\"]}",
+	    "unknown log level 'loud' (one of err|warning|notice|info|debug); level stays debug");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"DEBUG \"]}", "unknown log level");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"\"]}", "unknown log level");
+	ERR("{\"cmd\":\"set-log-level\"}", "set-log-level takes arguments");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"err\",\"info\"]}", "got 2 arguments");
+	assert_string_equal(version_log_level(), "debug");
+	assert_int_equal(log_get_level(), LOGL_DEBUG);
+
+	r = call_ok("{\"cmd\":\"set-log-level\",\"args\":[\"err\"]}");
+	json_decref(r);
+	assert_false(log_enabled(LOGL_WARN));
+	assert_true(log_enabled(LOGL_ERR));
+	assert_string_equal(version_log_level(), "err");
+
+	char choices[] = LOG_LEVEL_CHOICES;
+	char *save = NULL;
+	unsigned n = 0;
+	for (char *w = strtok_r(choices, "|", &save); w; w = strtok_r(NULL, "|", &save)) {
+		enum log_level l;
+
+		assert_int_equal(log_level_parse(w, &l), 0);
+		assert_string_equal(log_level_name(l), w);
+		n++;
+	}
+	assert_int_equal(n, LOGL_DEBUG - LOGL_ERR + 1);
+	log_set_level(LOGL_INFO);
+}
+
 static void test_feature_policy(void **state)
 {
 	(void)state;
@@ -435,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_show_version_and_list),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_metrics_and_clear),
+		cmocka_unit_test(test_set_log_level),
 		cmocka_unit_test(test_feature_policy),
 		cmocka_unit_test(test_bad_requests),
 	};
