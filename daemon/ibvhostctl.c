@@ -62,7 +62,7 @@ static void human_size(uint64_t v, char *out, size_t len)
 }
 
 /* A table of cells, printed with every column as wide as its widest cell. */
-#define COLS_MAX 16
+#define COLS_MAX 20
 #define ROWS_MAX (CFG_PORTS_MAX + 1)
 struct table {
 	unsigned ncols, nrows;
@@ -85,6 +85,27 @@ static void table_print(const struct table *t)
 				printf("%-*s  ", (int)w[c], t->cell[r][c]);
 		}
 	}
+}
+
+/* A rate with a decimal unit prefix: 950, 12.3k, 1.9M, 40.1G. */
+static void human_rate(double v, char *out, size_t len)
+{
+	static const char units[] = " kMGT";
+	unsigned u = 0;
+
+	while (v >= 1000 && u < sizeof(units) - 2) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%.0f", v);
+	else
+		snprintf(out, len, "%.1f%c", v, units[u]);
+}
+
+static double rate(json_t *port, const char *name)
+{
+	return json_number_value(json_object_get(json_object_get(port, "rates"), name));
 }
 
 static uint64_t counter(json_t *port, const char *name)
@@ -132,13 +153,17 @@ static void port_row(struct table *t, json_t *p)
 	snprintf(row[11], 80, "%" PRIu64, counter(p, "tx_frames"));
 	snprintf(row[12], 80, "%" PRIu64, counter(p, "rx_frames"));
 	snprintf(row[13], 80, "%" PRIu64, drops(p));
+	human_rate(rate(p, "tx_frames_per_s"), row[14], 80);
+	human_rate(rate(p, "tx_bytes_per_s"), row[15], 80);
+	human_rate(rate(p, "rx_frames_per_s"), row[16], 80);
+	human_rate(rate(p, "rx_bytes_per_s"), row[17], 80);
 }
 
 static void table_header(struct table *t)
 {
 	static const char *const h[] = { "NAME", "SOCKET", "MODE", "STATE",
 		"SEGMENT", "FEATURES", "REGIONS", "MEMORY", "QUEUES", "QPN",
-		"MRS", "TX", "RX", "DROPS" };
+		"MRS", "TX", "RX", "DROPS", "TX/S", "TXB/S", "RX/S", "RXB/S" };
 
 	t->ncols = sizeof(h) / sizeof(h[0]);
 	for (unsigned c = 0; c < t->ncols; c++)
@@ -175,7 +200,17 @@ static void print_port(json_t *p)
 	printf("features:");
 	json_array_foreach(json_object_get(p, "feature_names"), i, v)
 		printf(" %s", json_string_value(v));
-	printf("\n\n");
+	printf("\n");
+	json_t *rates = json_object_get(p, "rates");
+	if (json_number_value(json_object_get(rates, "interval_s")) > 0)
+		printf("rates over the last %.2f s: tx %.1f frames/s %.0f bytes/s, "
+		       "rx %.1f frames/s %.0f bytes/s\n",
+		       json_number_value(json_object_get(rates, "interval_s")),
+		       rate(p, "tx_frames_per_s"), rate(p, "tx_bytes_per_s"),
+		       rate(p, "rx_frames_per_s"), rate(p, "rx_bytes_per_s"));
+	else
+		printf("rates: not sampled yet\n");
+	printf("\n");
 
 	t.ncols = 4;
 	t.nrows = 0;

@@ -36,6 +36,20 @@ void ctl_set_dp_ops(const struct ctl_dp_ops *ops)
 	dp_ops = ops;
 }
 
+static json_t *rates_json(const struct port *p)
+{
+	struct ctl_port_rates r;
+
+	ctl_port_rates(p, &r);
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}",
+			 "sample", (json_int_t)r.sample,
+			 "interval_s", r.interval_s,
+			 "tx_frames_per_s", r.tx_frames_per_s,
+			 "tx_bytes_per_s", r.tx_bytes_per_s,
+			 "rx_frames_per_s", r.rx_frames_per_s,
+			 "rx_bytes_per_s", r.rx_bytes_per_s);
+}
+
 static json_t *port_json(struct port *p)
 {
 	struct port_info pi;
@@ -43,6 +57,7 @@ static json_t *port_json(struct port *p)
 
 	ctl_port_get_info(p, &pi); /* counters since clear-counters */
 	o = ctl_port_info_json(&pi);
+	json_object_set_new(o, "rates", rates_json(p));
 	if (dp_ops && dp_ops->port_json)
 		dp_ops->port_json(p, o);
 	return o;

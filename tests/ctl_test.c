@@ -284,7 +284,7 @@ static char *metrics_text(void)
 		const char *sp = strrchr(line, ' ');
 		char *end;
 		assert_non_null(sp);
-		strtoull(sp + 1, &end, 10);
+		strtod(sp + 1, &end);
 		if (*end != '\0' || end == sp + 1)
 			fail_msg("value is not a number: %s", line);
 	}
@@ -367,6 +367,134 @@ static void test_metrics_and_clear(void **state)
 	/* A removed port's baseline goes with it. */
 	ctl_port_forget(a);
 	assert_int_equal(counter_of("a", "tx_frames"), 8);
+}
+
+static json_t *rates_of(const char *port)
+{
+	char req[128];
+
+	snprintf(req, sizeof(req), "{\"cmd\":\"show-port\",\"args\":[\"%s\"]}", port);
+	json_t *r = call_ok(req);
+	json_t *rates = json_incref(json_object_get(r, "rates"));
+	json_decref(r);
+	assert_non_null(rates);
+	return rates;
+}
+
+static double rate(json_t *rates, const char *key)
+{
+	json_t *v = json_object_get(rates, key);
+
+	if (!json_is_number(v))
+		fail_msg("rates lack %s", key);
+	return json_number_value(v);
+}
+
+/* Rates are counter differences over the time between two samples, per
+ * port, from the raw counters (clear-counters does not disturb them);
+ * a port's first sample, and counters that went back, give 0. */
+static void test_rates(void **state)
+{
+	(void)state;
+	struct port *ps[CFG_PORTS_MAX];
+	unsigned n = port_list(ps, CFG_PORTS_MAX);
+
+	for (unsigned i = 0; i < n; i++) {
+		ctl_port_forget(ps[i]);
+		port_remove(ps[i]);
+	}
+	struct port *a = port_add(cfg, &cfg->ports[0]);
+	struct port *b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(a);
+	assert_non_null(b);
+
+	json_t *r = rates_of("a"); /* before any sample */
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+
+	a->counters.tx_frames = 100;
+	ctl_rates_sample(100.0);
+	r = rates_of("a");
+	uint64_t first = (uint64_t)json_integer_value(json_object_get(r, "sample"));
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+
+	a->counters.tx_frames += 1000;
+	a->counters.tx_bytes += 1500000;
+	a->counters.rx_frames += 10;
+	a->counters.rx_bytes += 640;
+	b->counters.rx_frames += 3;
+	ctl_rates_sample(102.0);
+	r = rates_of("a");
+	assert_int_equal(json_integer_value(json_object_get(r, "sample")), first + 1);
+	assert_true(rate(r, "interval_s") == 2.0);
+	assert_true(rate(r, "tx_frames_per_s") == 500.0);
+	assert_true(rate(r, "tx_bytes_per_s") == 750000.0);
+	assert_true(rate(r, "rx_frames_per_s") == 5.0);
+	assert_true(rate(r, "rx_bytes_per_s") == 320.0);
+	json_decref(r);
+	r = rates_of("b");
+	assert_true(rate(r, "rx_frames_per_s") == 1.5 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+	json_t *all = call_ok("{\"cmd\":\"show-ports\"}");
+	assert_true(rate(json_object_get(json_array_get(all, 0), "rates"),
+			 "tx_frames_per_s") == 500.0);
+	json_decref(all);
+
+	char *text = metrics_text();
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"a\",segment=\"s\",direction=\"tx\"} 500.000");
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"a\",segment=\"s\",direction=\"rx\"} 5.000");
+	assert_metric(text, "ibvhostd_port_bytes_per_second{port=\"a\",segment=\"s\",direction=\"tx\"} 750000.000");
+	assert_metric(text, "ibvhostd_port_bytes_per_second{port=\"b\",segment=\"s\",direction=\"tx\"} 0.000");
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"b\",segment=\"s\",direction=\"rx\"} 1.500");
+	free(text);
+
+	/* Idle: the next interval's rate is 0, whatever came before. A
+	 * clear-counters in between changes nothing. */
+	json_decref(call_ok("{\"cmd\":\"clear-counters\"}"));
+	ctl_rates_sample(103.0);
+	r = rates_of("a");
+	assert_true(rate(r, "interval_s") == 1.0);
+	assert_true(rate(r, "tx_frames_per_s") == 0 && rate(r, "rx_bytes_per_s") == 0);
+	json_decref(r);
+	a->counters.tx_frames += 40;
+	ctl_rates_sample(103.5);
+	r = rates_of("a");
+	assert_true(rate(r, "tx_frames_per_s") == 80.0);
+	json_decref(r);
+
+	/* Counters that went back (not a port's own: it only counts up). */
+	a->counters.tx_frames = 5;
+	ctl_rates_sample(104.5);
+	r = rates_of("a");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+	a->counters.tx_frames += 7;
+	ctl_rates_sample(105.5);
+	r = rates_of("a");
+	assert_true(rate(r, "tx_frames_per_s") == 7.0);
+	json_decref(r);
+
+	/* A removed port's samples go with it; a port added later starts
+	 * without any. */
+	ctl_port_forget(b);
+	port_remove(b);
+	b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(b);
+	b->counters.rx_frames = 50;
+	r = rates_of("b");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "rx_frames_per_s") == 0);
+	json_decref(r);
+	ctl_rates_sample(106.5);
+	r = rates_of("b");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "rx_frames_per_s") == 0);
+	json_decref(r);
+	b->counters.rx_frames += 2;
+	ctl_rates_sample(107.5);
+	r = rates_of("b");
+	assert_true(rate(r, "rx_frames_per_s") == 2.0);
+	json_decref(r);
+	ctl_rates_reset();
 }
 
 static const char *version_log_level(void)
@@ -494,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_show_version_and_list),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_metrics_and_clear),
+		cmocka_unit_test(test_rates),
 		cmocka_unit_test(test_set_log_level),
 		cmocka_unit_test(test_feature_policy),
 		cmocka_unit_test(test_bad_requests),
