@@ -8,11 +8,19 @@
  * the printer for its human-readable reply. --json prints the daemon's
  * result as it is. Exit status: 0 ok, 1 the daemon reported an error,
  * 2 usage error, 3 cannot reach the daemon.
+ *
+ * --complete WHAT serves the bash completion (daemon/ibvhostctl.bash):
+ * "commands" prints NAME<TAB>USAGE per command, from the daemon's
+ * list-commands or, when it does not answer, from the table below;
+ * "ports" prints the daemon's port names (nothing when it does not
+ * answer). Both exit 0 and print no error: a completion stays quiet.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,13 +390,17 @@ static const struct ctl_verb verbs[] = {
 	{ "list-commands", "list-commands", 0, 0, "", print_commands, 0 },
 };
 
-/* Number of argv words the verb's words match, or 0. */
+/* Number of argv words the verb's words match, or 0. The protocol name
+ * ("fdb-add", as list-commands and the completion give it) is one word
+ * that names the verb too. */
 static unsigned verb_match(const struct ctl_verb *v, int argc, char **argv)
 {
 	char buf[64];
 	char *save = NULL;
 	int i = 0;
 
+	if (argc > 0 && strcmp(argv[0], v->cmd) == 0)
+		return 1;
 	snprintf(buf, sizeof(buf), "%s", v->words);
 	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		if (i >= argc || strcmp(argv[i], w) != 0)
@@ -403,12 +415,27 @@ static void usage(FILE *out)
 	fprintf(out, "usage: ibvhostctl [-s SOCKET] [--json] COMMAND [ARG...]\n"
 		     "  -s, --socket PATH  control socket (default " CFG_DEFAULT_CTL_SOCKET ")\n"
 		     "  -j, --json         print the reply as JSON\n"
-		     "  -V, --version      print ibvhostctl's version and exit\ncommands:\n");
+		     "  -V, --version      print ibvhostctl's version and exit\n"
+		     "  --complete commands|ports   words for the shell completion\n"
+		     "commands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %s %s\n", verbs[i].words, verbs[i].usage);
 }
 
 /* ---- transport ---------------------------------------------------------------- */
+
+static bool quiet; /* --complete: no error messages */
+
+static void __attribute__((format(printf, 1, 2))) ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static int ctl_connect(const char *path)
 {
@@ -416,13 +443,13 @@ static int ctl_connect(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "ibvhostctl: socket path too long: %s\n", path);
+		ctl_err("ibvhostctl: socket path too long: %s\n", path);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "ibvhostctl: cannot connect to %s: %s (is ibvhostd running? use -s)\n",
+		ctl_err("ibvhostctl: cannot connect to %s: %s (is ibvhostd running? use -s)\n",
 			path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -445,7 +472,7 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 		if (w < 0 && errno == EPIPE)
 			break; /* refused: the daemon's reason may be waiting */
 		if (w < 0) {
-			fprintf(stderr, "ibvhostctl: send: %s\n", strerror(errno));
+			ctl_err("ibvhostctl: send: %s\n", strerror(errno));
 			goto fail;
 		}
 		off += (size_t)w;
@@ -454,12 +481,12 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 	for (;;) {
 		int pr = poll(&pfd, 1, timeout_ms);
 		if (pr <= 0) {
-			fprintf(stderr, "ibvhostctl: no reply within %d ms\n", timeout_ms);
+			ctl_err("ibvhostctl: no reply within %d ms\n", timeout_ms);
 			goto fail;
 		}
 		if (n + 1 >= cap) {
 			if (cap >= REPLY_MAX) {
-				fprintf(stderr, "ibvhostctl: reply too large\n");
+				ctl_err("ibvhostctl: reply too large\n");
 				goto fail;
 			}
 			char *nb = realloc(buf, cap * 2);
@@ -470,7 +497,7 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 		}
 		ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
 		if (r <= 0) {
-			fprintf(stderr, "ibvhostctl: connection closed before the reply\n");
+			ctl_err("ibvhostctl: connection closed before the reply\n");
 			goto fail;
 		}
 		n += (size_t)r;
@@ -485,6 +512,95 @@ fail:
 	return NULL;
 }
 
+/* Send one command (args: a new reference, stolen) and read the reply
+ * object into *reply. 0, or the exit status: 2 the request cannot be
+ * built, 3 the daemon cannot be reached or answers nonsense. */
+static int request(const char *sock, const char *cmd, json_t *args,
+		   int timeout_ms, json_t **reply)
+{
+	json_t *req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
+	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+
+	json_decref(req);
+	if (!text) {
+		ctl_err("ibvhostctl: cannot build the request (arguments must be UTF-8)\n");
+		return 2;
+	}
+	size_t tl = strlen(text);
+	char *line = malloc(tl + 2);
+	if (!line) {
+		free(text);
+		return 3;
+	}
+	memcpy(line, text, tl);
+	line[tl] = '\n';
+	line[tl + 1] = '\0';
+	free(text);
+
+	int fd = ctl_connect(sock);
+	if (fd < 0) {
+		free(line);
+		return 3;
+	}
+	char *raw = ctl_call(fd, line, timeout_ms ? timeout_ms : CTL_TIMEOUT_MS);
+	close(fd);
+	free(line);
+	if (!raw)
+		return 3;
+
+	json_error_t jerr;
+	json_t *r = json_loads(raw, 0, &jerr);
+	free(raw);
+	if (!json_is_object(r)) {
+		ctl_err("ibvhostctl: malformed reply from the daemon: %s\n", jerr.text);
+		json_decref(r);
+		return 3;
+	}
+	*reply = r;
+	return 0;
+}
+
+/* The daemon's result for a command without arguments, or NULL. */
+static json_t *quiet_result(const char *sock, const char *cmd)
+{
+	json_t *r = NULL, *result = NULL;
+
+	if (request(sock, cmd, json_array(), 0, &r) == 0 &&
+	    json_is_true(json_object_get(r, "ok")))
+		result = json_incref(json_object_get(r, "result"));
+	json_decref(r);
+	return result;
+}
+
+static int complete(const char *sock, const char *what)
+{
+	json_t *r, *e;
+	size_t i;
+
+	quiet = true;
+	if (strcmp(what, "commands") == 0) {
+		r = quiet_result(sock, "list-commands");
+		if (json_is_array(r)) {
+			json_array_foreach(r, i, e)
+				printf("%s\t%s\n", sget(e, "name"), sget(e, "usage"));
+		} else {
+			for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+				printf("%s\t%s\n", verbs[v].cmd, verbs[v].usage);
+		}
+		json_decref(r);
+		return 0;
+	}
+	if (strcmp(what, "ports") == 0) {
+		r = quiet_result(sock, "show-ports");
+		json_array_foreach(r, i, e)
+			printf("%s\n", sget(e, "name"));
+		json_decref(r);
+		return 0;
+	}
+	fprintf(stderr, "ibvhostctl: --complete takes commands or ports\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -492,9 +608,11 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "complete", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = CFG_DEFAULT_CTL_SOCKET;
+	const char *complete_what = NULL;
 	bool json = false;
 	int c;
 
@@ -512,11 +630,16 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("ibvhostctl %s\n", IBVHOSTD_VERSION);
 			return 0;
+		case 'C':
+			complete_what = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (complete_what)
+		return complete(sock, complete_what);
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
@@ -545,42 +668,10 @@ int main(int argc, char **argv)
 	json_t *args = json_array();
 	for (unsigned i = 0; i < nargs; i++)
 		json_array_append_new(args, json_string(argv[first_arg + (int)i]));
-	json_t *req = json_pack("{s:s, s:o}", "cmd", v->cmd, "args", args);
-	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	if (!text) {
-		fprintf(stderr, "ibvhostctl: cannot build the request (arguments must be UTF-8)\n");
-		return 2;
-	}
-	size_t tl = strlen(text);
-	char *line = malloc(tl + 2);
-	if (!line)
-		return 3;
-	memcpy(line, text, tl);
-	line[tl] = '\n';
-	line[tl + 1] = '\0';
-	free(text);
-
-	int fd = ctl_connect(sock);
-	if (fd < 0) {
-		free(line);
-		return 3;
-	}
-	char *reply = ctl_call(fd, line, v->timeout_ms ? v->timeout_ms : CTL_TIMEOUT_MS);
-	close(fd);
-	free(line);
-	if (!reply)
-		return 3;
-
-	json_error_t jerr;
-	json_t *r = json_loads(reply, 0, &jerr);
-	free(reply);
-	if (!json_is_object(r)) {
-		fprintf(stderr, "ibvhostctl: malformed reply from the daemon: %s\n", jerr.text);
-		json_decref(r);
-		return 3;
-	}
-	int rc = 0;
+	json_t *r = NULL;
+	int rc = request(sock, v->cmd, args, v->timeout_ms, &r);
+	if (rc != 0)
+		return rc;
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		fprintf(stderr, "ibvhostctl: %s: %s\n", v->words, sget(r, "error"));
 		rc = 1;

@@ -11,8 +11,14 @@ scenarios:
               the level; a level it does not know is refused with the
               choices, exit 1, and changes nothing; reload applies the
               file's log_level again
+  completion  the bash completion as meson installs it, sourced in bash:
+              command prefixes complete to the running daemon's commands
+              (ibvhostctl's own table when none answers, the same set),
+              port arguments to its port names, set-log-level to the
+              levels, -s selects the daemon
 Every wait is bounded; everything started is stopped on exit.
 """
+import json
 import os
 import subprocess
 import sys
@@ -90,7 +96,140 @@ def scenario_log_level(t):
           "show-version reports it, bad levels refused, reload restores")
 
 
+def install_completion(t):
+    """meson install into a scratch destdir; the completion file's path."""
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", t.build],
+        capture_output=True, text=True, check=True).stdout)}
+    dest = t.path("destdir")
+    r = subprocess.run(["meson", "install", "-C", t.build, "--no-rebuild",
+                        "--destdir", dest], capture_output=True, text=True,
+                       timeout=120)
+    check(r.returncode == 0, "meson install: %s" % (r.stdout + r.stderr)[-2000:])
+    path = os.path.join(dest, opts["prefix"].lstrip("/"), opts["datadir"],
+                        "bash-completion", "completions", "ibvhostctl")
+    check(os.path.isfile(path), "no completion at %s" % path)
+    return path
+
+
+# Sources the completion, finds the function `complete -p ibvhostctl`
+# names, and calls it as bash does on TAB with the cursor at the end of
+# the line; prints COMPREPLY.
+COMPLETE_SH = r"""
+set -u
+source "$1"
+spec=$(complete -p ibvhostctl) || exit 3
+fn=$(sed -n 's/.*-F \([^ ]*\) .*/\1/p' <<<"$spec")
+COMP_LINE=$2
+COMP_POINT=${#COMP_LINE}
+read -r -a COMP_WORDS <<<"$COMP_LINE"
+[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+"$fn" ibvhostctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"""
+
+
+def make_completer(t, script):
+    """complete(line) -> the sorted words bash completes the line's last
+    word to. ibvhostctl is the build's, found through PATH."""
+    env = dict(os.environ, PATH=os.path.dirname(t.ctl) + ":" +
+               os.environ.get("PATH", ""))
+
+    def complete(line):
+        r = subprocess.run(["bash", "--norc", "--noprofile", "-c",
+                            COMPLETE_SH, "bash", script, line],
+                           capture_output=True, text=True, env=env,
+                           timeout=TIMEOUT)
+        check(r.returncode == 0 and not r.stderr,
+              "completing %r: %d %r" % (line, r.returncode, r.stderr))
+        return sorted(w for w in r.stdout.split("\n") if w)
+    return complete
+
+
+BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
+
+
+def check_on_demand_load(script):
+    """bash-completion's loader finds the installed file by the command
+    name alone, under XDG_DATA_DIRS (its lookup for DATADIR)."""
+    datadir = os.path.dirname(os.path.dirname(os.path.dirname(script)))
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c",
+                        'source "$1" && __load_completion ibvhostctl && '
+                        'complete -p ibvhostctl', "bash", BASH_COMPLETION],
+                       capture_output=True, text=True, timeout=TIMEOUT,
+                       env=dict(os.environ, XDG_DATA_DIRS=datadir,
+                                BASH_COMPLETION_USER_DIR="/nonexistent"))
+    check(r.returncode == 0 and "-F _ibvhostctl ibvhostctl" in r.stdout,
+          "bash-completion does not load %s: %d %r %r"
+          % (script, r.returncode, r.stdout, r.stderr))
+
+
+def scenario_completion(t):
+    script = install_completion(t)
+    complete = make_completer(t, script)
+    if os.path.exists(BASH_COMPLETION):
+        check_on_demand_load(script)
+    else:
+        print("note: %s absent, on-demand loading not checked"
+              % BASH_COMPLETION)
+    h = t.host("A", 1, [{"name": "vm-web"}, {"name": "vm-db"},
+                        {"name": "edge"}])
+    s = "ibvhostctl -s %s " % h.ctl_sock
+    daemon_cmds = sorted(c["name"] for c in h.ctl("list-commands"))
+
+    got = complete(s)
+    check(got == daemon_cmds, "all commands: %s, daemon has %s"
+          % (got, daemon_cmds))
+    for prefix, want in (("show-p", ["show-port", "show-ports"]),
+                         ("set", ["set-log-level"]),
+                         ("fdb-", ["fdb-add", "fdb-del"]),
+                         ("nosuch", [])):
+        got = complete(s + prefix)
+        check(got == want, "%r: %s, want %s" % (prefix, got, want))
+    for line, want in ((s + "show-port ", ["edge", "vm-db", "vm-web"]),
+                       (s + "show-port vm-", ["vm-db", "vm-web"]),
+                       (s + "show-fdb e", ["edge"]),
+                       (s + "clear-counters vm-w", ["vm-web"]),
+                       (s + "fdb-add vm-d", ["vm-db"]),
+                       (s + "fdb-add vm-db ", []),  # a MAC: no words
+                       (s + "show-port vm-db ", []),  # no second argument
+                       (s + "set-log-level ",
+                        ["debug", "err", "info", "notice", "warning"]),
+                       (s + "set-log-level w", ["warning"]),
+                       (s + "--js", ["--json"]),
+                       (s + "--json show-port v", ["vm-db", "vm-web"])):
+        got = complete(line)
+        check(got == want, "%r: %s, want %s" % (line, got, want))
+    got = complete("ibvhostctl -s " + h.ctl_sock[:-4])
+    check(h.ctl_sock in got and all(f.startswith(h.ctl_sock) for f in got),
+          "-s completes files: %s" % got)
+    # What the completion offers runs.
+    check(h.ctl("show-port", complete(s + "show-port vm-w")[0])["name"]
+          == "vm-web", "the completed port")
+    mac = "02:00:00:00:00:01"
+    h.ctl("fdb-add", "vm-db", mac, "1", "0x11")
+    check(mac in h.fdb("vm-db"), "fdb-add by its protocol name")
+    h.ctl("fdb-del", "vm-db", mac)
+    check(mac not in h.fdb("vm-db"), "fdb-del by its protocol name")
+
+    # No daemon on the socket: ibvhostctl's own table, the same commands;
+    # no port names, no error.
+    s = "ibvhostctl -s %s " % t.path("nothing.sock")
+    got = complete(s)
+    check(got == daemon_cmds, "commands without a daemon: %s, daemon has %s"
+          % (got, daemon_cmds))
+    check(complete(s + "show-p") == ["show-port", "show-ports"],
+          "prefix without a daemon")
+    check(complete(s + "show-port ") == [], "ports without a daemon")
+    check(complete(s + "set-log-level d") == ["debug"],
+          "levels without a daemon")
+    print("completion: %d commands from the daemon and from ibvhostctl's "
+          "table alike; port names and levels complete" % len(daemon_cmds))
+
+
 SCENARIOS = {
+    "completion": scenario_completion,
     "log-level": scenario_log_level,
 }
 
