@@ -8,11 +8,19 @@
  * the printer for its human-readable reply. --json prints the daemon's
  * result as it is. Exit status: 0 ok, 1 the daemon reported an error,
  * 2 usage error, 3 cannot reach the daemon.
+ *
+ * --complete WHAT serves the bash completion (daemon/ibvhostctl.bash):
+ * "commands" prints NAME<TAB>USAGE per command, from the daemon's
+ * list-commands or, when it does not answer, from the table below;
+ * "ports" prints the daemon's port names (nothing when it does not
+ * answer). Both exit 0 and print no error: a completion stays quiet.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,7 @@
 #include <jansson.h>
 
 #include "ibvhost/config.h"
+#include "ibvhost/log.h"
 
 #ifndef IBVHOSTD_VERSION
 #define IBVHOSTD_VERSION "unknown"
@@ -61,7 +70,7 @@ static void human_size(uint64_t v, char *out, size_t len)
 }
 
 /* A table of cells, printed with every column as wide as its widest cell. */
-#define COLS_MAX 16
+#define COLS_MAX 20
 #define ROWS_MAX (CFG_PORTS_MAX + 1)
 struct table {
 	unsigned ncols, nrows;
@@ -84,6 +93,27 @@ static void table_print(const struct table *t)
 				printf("%-*s  ", (int)w[c], t->cell[r][c]);
 		}
 	}
+}
+
+/* A rate with a decimal unit prefix: 950, 12.3k, 1.9M, 40.1G. */
+static void human_rate(double v, char *out, size_t len)
+{
+	static const char units[] = " kMGT";
+	unsigned u = 0;
+
+	while (v >= 1000 && u < sizeof(units) - 2) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%.0f", v);
+	else
+		snprintf(out, len, "%.1f%c", v, units[u]);
+}
+
+static double rate(json_t *port, const char *name)
+{
+	return json_number_value(json_object_get(json_object_get(port, "rates"), name));
 }
 
 static uint64_t counter(json_t *port, const char *name)
@@ -131,13 +161,17 @@ static void port_row(struct table *t, json_t *p)
 	snprintf(row[11], 80, "%" PRIu64, counter(p, "tx_frames"));
 	snprintf(row[12], 80, "%" PRIu64, counter(p, "rx_frames"));
 	snprintf(row[13], 80, "%" PRIu64, drops(p));
+	human_rate(rate(p, "tx_frames_per_s"), row[14], 80);
+	human_rate(rate(p, "tx_bytes_per_s"), row[15], 80);
+	human_rate(rate(p, "rx_frames_per_s"), row[16], 80);
+	human_rate(rate(p, "rx_bytes_per_s"), row[17], 80);
 }
 
 static void table_header(struct table *t)
 {
 	static const char *const h[] = { "NAME", "SOCKET", "MODE", "STATE",
 		"SEGMENT", "FEATURES", "REGIONS", "MEMORY", "QUEUES", "QPN",
-		"MRS", "TX", "RX", "DROPS" };
+		"MRS", "TX", "RX", "DROPS", "TX/S", "TXB/S", "RX/S", "RXB/S" };
 
 	t->ncols = sizeof(h) / sizeof(h[0]);
 	for (unsigned c = 0; c < t->ncols; c++)
@@ -174,7 +208,17 @@ static void print_port(json_t *p)
 	printf("features:");
 	json_array_foreach(json_object_get(p, "feature_names"), i, v)
 		printf(" %s", json_string_value(v));
-	printf("\n\n");
+	printf("\n");
+	json_t *rates = json_object_get(p, "rates");
+	if (json_number_value(json_object_get(rates, "interval_s")) > 0)
+		printf("rates over the last %.2f s: tx %.1f frames/s %.0f bytes/s, "
+		       "rx %.1f frames/s %.0f bytes/s\n",
+		       json_number_value(json_object_get(rates, "interval_s")),
+		       rate(p, "tx_frames_per_s"), rate(p, "tx_bytes_per_s"),
+		       rate(p, "rx_frames_per_s"), rate(p, "rx_bytes_per_s"));
+	else
+		printf("rates: not sampled yet\n");
+	printf("\n");
 
 	t.ncols = 4;
 	t.nrows = 0;
@@ -259,8 +303,15 @@ static void print_stats(json_t *r)
 
 static void print_version(json_t *r)
 {
-	printf("ibvhostd %s (%s), pid %lld, config %s\n", sget(r, "version"),
-	       sget(r, "dpdk"), iget(r, "pid"), sget(r, "config"));
+	printf("ibvhostd %s (%s), pid %lld, config %s, log level %s\n",
+	       sget(r, "version"), sget(r, "dpdk"), iget(r, "pid"),
+	       sget(r, "config"), sget(r, "log_level"));
+}
+
+static void print_log_level(json_t *r)
+{
+	printf("log level %s (was %s)\n", sget(r, "log_level"),
+	       sget(r, "previous"));
 }
 
 static void print_reload(json_t *r)
@@ -331,19 +382,25 @@ static const struct ctl_verb verbs[] = {
 	{ "fdb del", "fdb-del", 2, 2, "PORT MAC", NULL, 0 },
 	{ "show-stats", "show-stats", 0, 0, "", print_stats, 0 },
 	{ "show-version", "show-version", 0, 0, "", print_version, 0 },
+	{ "set-log-level", "set-log-level", 1, 1, LOG_LEVEL_CHOICES,
+	  print_log_level, 0 },
 	{ "show-metrics", "show-metrics", 0, 0, "", print_metrics, 0 },
 	{ "clear-counters", "clear-counters", 0, 1, "[PORT]", print_cleared, 0 },
 	{ "reload", "reload", 0, 0, "", print_reload, CTL_RELOAD_TIMEOUT_MS },
 	{ "list-commands", "list-commands", 0, 0, "", print_commands, 0 },
 };
 
-/* Number of argv words the verb's words match, or 0. */
+/* Number of argv words the verb's words match, or 0. The protocol name
+ * ("fdb-add", as list-commands and the completion give it) is one word
+ * that names the verb too. */
 static unsigned verb_match(const struct ctl_verb *v, int argc, char **argv)
 {
 	char buf[64];
 	char *save = NULL;
 	int i = 0;
 
+	if (argc > 0 && strcmp(argv[0], v->cmd) == 0)
+		return 1;
 	snprintf(buf, sizeof(buf), "%s", v->words);
 	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		if (i >= argc || strcmp(argv[i], w) != 0)
@@ -358,12 +415,27 @@ static void usage(FILE *out)
 	fprintf(out, "usage: ibvhostctl [-s SOCKET] [--json] COMMAND [ARG...]\n"
 		     "  -s, --socket PATH  control socket (default " CFG_DEFAULT_CTL_SOCKET ")\n"
 		     "  -j, --json         print the reply as JSON\n"
-		     "  -V, --version      print ibvhostctl's version and exit\ncommands:\n");
+		     "  -V, --version      print ibvhostctl's version and exit\n"
+		     "  --complete commands|ports   words for the shell completion\n"
+		     "commands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %s %s\n", verbs[i].words, verbs[i].usage);
 }
 
 /* ---- transport ---------------------------------------------------------------- */
+
+static bool quiet; /* --complete: no error messages */
+
+static void __attribute__((format(printf, 1, 2))) ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static int ctl_connect(const char *path)
 {
@@ -371,13 +443,13 @@ static int ctl_connect(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "ibvhostctl: socket path too long: %s\n", path);
+		ctl_err("ibvhostctl: socket path too long: %s\n", path);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "ibvhostctl: cannot connect to %s: %s (is ibvhostd running? use -s)\n",
+		ctl_err("ibvhostctl: cannot connect to %s: %s (is ibvhostd running? use -s)\n",
 			path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -400,7 +472,7 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 		if (w < 0 && errno == EPIPE)
 			break; /* refused: the daemon's reason may be waiting */
 		if (w < 0) {
-			fprintf(stderr, "ibvhostctl: send: %s\n", strerror(errno));
+			ctl_err("ibvhostctl: send: %s\n", strerror(errno));
 			goto fail;
 		}
 		off += (size_t)w;
@@ -409,12 +481,12 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 	for (;;) {
 		int pr = poll(&pfd, 1, timeout_ms);
 		if (pr <= 0) {
-			fprintf(stderr, "ibvhostctl: no reply within %d ms\n", timeout_ms);
+			ctl_err("ibvhostctl: no reply within %d ms\n", timeout_ms);
 			goto fail;
 		}
 		if (n + 1 >= cap) {
 			if (cap >= REPLY_MAX) {
-				fprintf(stderr, "ibvhostctl: reply too large\n");
+				ctl_err("ibvhostctl: reply too large\n");
 				goto fail;
 			}
 			char *nb = realloc(buf, cap * 2);
@@ -425,7 +497,7 @@ static char *ctl_call(int fd, const char *req, int timeout_ms)
 		}
 		ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
 		if (r <= 0) {
-			fprintf(stderr, "ibvhostctl: connection closed before the reply\n");
+			ctl_err("ibvhostctl: connection closed before the reply\n");
 			goto fail;
 		}
 		n += (size_t)r;
@@ -440,6 +512,95 @@ fail:
 	return NULL;
 }
 
+/* Send one command (args: a new reference, stolen) and read the reply
+ * object into *reply. 0, or the exit status: 2 the request cannot be
+ * built, 3 the daemon cannot be reached or answers nonsense. */
+static int request(const char *sock, const char *cmd, json_t *args,
+		   int timeout_ms, json_t **reply)
+{
+	json_t *req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
+	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+
+	json_decref(req);
+	if (!text) {
+		ctl_err("ibvhostctl: cannot build the request (arguments must be UTF-8)\n");
+		return 2;
+	}
+	size_t tl = strlen(text);
+	char *line = malloc(tl + 2);
+	if (!line) {
+		free(text);
+		return 3;
+	}
+	memcpy(line, text, tl);
+	line[tl] = '\n';
+	line[tl + 1] = '\0';
+	free(text);
+
+	int fd = ctl_connect(sock);
+	if (fd < 0) {
+		free(line);
+		return 3;
+	}
+	char *raw = ctl_call(fd, line, timeout_ms ? timeout_ms : CTL_TIMEOUT_MS);
+	close(fd);
+	free(line);
+	if (!raw)
+		return 3;
+
+	json_error_t jerr;
+	json_t *r = json_loads(raw, 0, &jerr);
+	free(raw);
+	if (!json_is_object(r)) {
+		ctl_err("ibvhostctl: malformed reply from the daemon: %s\n", jerr.text);
+		json_decref(r);
+		return 3;
+	}
+	*reply = r;
+	return 0;
+}
+
+/* The daemon's result for a command without arguments, or NULL. */
+static json_t *quiet_result(const char *sock, const char *cmd)
+{
+	json_t *r = NULL, *result = NULL;
+
+	if (request(sock, cmd, json_array(), 0, &r) == 0 &&
+	    json_is_true(json_object_get(r, "ok")))
+		result = json_incref(json_object_get(r, "result"));
+	json_decref(r);
+	return result;
+}
+
+static int complete(const char *sock, const char *what)
+{
+	json_t *r, *e;
+	size_t i;
+
+	quiet = true;
+	if (strcmp(what, "commands") == 0) {
+		r = quiet_result(sock, "list-commands");
+		if (json_is_array(r)) {
+			json_array_foreach(r, i, e)
+				printf("%s\t%s\n", sget(e, "name"), sget(e, "usage"));
+		} else {
+			for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+				printf("%s\t%s\n", verbs[v].cmd, verbs[v].usage);
+		}
+		json_decref(r);
+		return 0;
+	}
+	if (strcmp(what, "ports") == 0) {
+		r = quiet_result(sock, "show-ports");
+		json_array_foreach(r, i, e)
+			printf("%s\n", sget(e, "name"));
+		json_decref(r);
+		return 0;
+	}
+	fprintf(stderr, "ibvhostctl: --complete takes commands or ports\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -447,9 +608,11 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "complete", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = CFG_DEFAULT_CTL_SOCKET;
+	const char *complete_what = NULL;
 	bool json = false;
 	int c;
 
@@ -467,11 +630,16 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("ibvhostctl %s\n", IBVHOSTD_VERSION);
 			return 0;
+		case 'C':
+			complete_what = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (complete_what)
+		return complete(sock, complete_what);
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
@@ -500,42 +668,10 @@ int main(int argc, char **argv)
 	json_t *args = json_array();
 	for (unsigned i = 0; i < nargs; i++)
 		json_array_append_new(args, json_string(argv[first_arg + (int)i]));
-	json_t *req = json_pack("{s:s, s:o}", "cmd", v->cmd, "args", args);
-	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	if (!text) {
-		fprintf(stderr, "ibvhostctl: cannot build the request (arguments must be UTF-8)\n");
-		return 2;
-	}
-	size_t tl = strlen(text);
-	char *line = malloc(tl + 2);
-	if (!line)
-		return 3;
-	memcpy(line, text, tl);
-	line[tl] = '\n';
-	line[tl + 1] = '\0';
-	free(text);
-
-	int fd = ctl_connect(sock);
-	if (fd < 0) {
-		free(line);
-		return 3;
-	}
-	char *reply = ctl_call(fd, line, v->timeout_ms ? v->timeout_ms : CTL_TIMEOUT_MS);
-	close(fd);
-	free(line);
-	if (!reply)
-		return 3;
-
-	json_error_t jerr;
-	json_t *r = json_loads(reply, 0, &jerr);
-	free(reply);
-	if (!json_is_object(r)) {
-		fprintf(stderr, "ibvhostctl: malformed reply from the daemon: %s\n", jerr.text);
-		json_decref(r);
-		return 3;
-	}
-	int rc = 0;
+	json_t *r = NULL;
+	int rc = request(sock, v->cmd, args, v->timeout_ms, &r);
+	if (rc != 0)
+		return rc;
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		fprintf(stderr, "ibvhostctl: %s: %s\n", v->words, sget(r, "error"));
 		rc = 1;

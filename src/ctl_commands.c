@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ibvhost/ctl.h"
+#include "ibvhost/log.h"
 #include "ibvhost/port.h"
 
 #include "ctl_int.h"
@@ -35,6 +36,20 @@ void ctl_set_dp_ops(const struct ctl_dp_ops *ops)
 	dp_ops = ops;
 }
 
+static json_t *rates_json(const struct port *p)
+{
+	struct ctl_port_rates r;
+
+	ctl_port_rates(p, &r);
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}",
+			 "sample", (json_int_t)r.sample,
+			 "interval_s", r.interval_s,
+			 "tx_frames_per_s", r.tx_frames_per_s,
+			 "tx_bytes_per_s", r.tx_bytes_per_s,
+			 "rx_frames_per_s", r.rx_frames_per_s,
+			 "rx_bytes_per_s", r.rx_bytes_per_s);
+}
+
 static json_t *port_json(struct port *p)
 {
 	struct port_info pi;
@@ -42,6 +57,7 @@ static json_t *port_json(struct port *p)
 
 	ctl_port_get_info(p, &pi); /* counters since clear-counters */
 	o = ctl_port_info_json(&pi);
+	json_object_set_new(o, "rates", rates_json(p));
 	if (dp_ops && dp_ops->port_json)
 		dp_ops->port_json(p, o);
 	return o;
@@ -230,9 +246,39 @@ static int cmd_show_version(unsigned argc, const char *const *argv,
 	(void)argv;
 	(void)err;
 	(void)errlen;
-	*result = json_pack("{s:s, s:s, s:s, s:I}", "version", daemon_info.version,
-			    "dpdk", daemon_info.dpdk_version, "config",
-			    daemon_info.config_path, "pid", (json_int_t)getpid());
+	*result = json_pack("{s:s, s:s, s:s, s:I, s:s}", "version",
+			    daemon_info.version, "dpdk", daemon_info.dpdk_version,
+			    "config", daemon_info.config_path, "pid",
+			    (json_int_t)getpid(), "log_level",
+			    log_level_name(log_get_level()));
+	return 0;
+}
+
+/* The level holds until the daemon restarts or a reload applies the
+ * file's log_level again. */
+static int cmd_set_log_level(unsigned argc, const char *const *argv,
+			     json_t **result, char *err, size_t errlen)
+{
+	enum log_level old = log_get_level(), level;
+
+	(void)argc;
+	if (log_level_parse(argv[0], &level) != 0) {
+		snprintf(err, errlen, "unknown log level '%.32s' (one of %s); "
+			 "level stays %s", argv[0], LOG_LEVEL_CHOICES,
+			 log_level_name(old));
+		return -1;
+	}
+	/* Logged at notice under whichever of the two levels shows it, so a
+	 * change towards or away from quiet leaves a trace either way. */
+	if (level < old)
+		log_notice("control: log level %s (was %s)", log_level_name(level),
+			   log_level_name(old));
+	log_set_level(level);
+	if (level >= old)
+		log_notice("control: log level %s (was %s)", log_level_name(level),
+			   log_level_name(old));
+	*result = json_pack("{s:s, s:s}", "log_level", log_level_name(level),
+			    "previous", log_level_name(old));
 	return 0;
 }
 
@@ -315,7 +361,11 @@ const struct ctl_command ctl_commands[] = {
 	{ "fdb-del", 2, 2, "PORT MAC", "delete an FDB entry", cmd_fdb_del },
 	{ "show-stats", 0, 0, "", "IB device, polling cores, totals",
 	  cmd_show_stats },
-	{ "show-version", 0, 0, "", "daemon and DPDK versions", cmd_show_version },
+	{ "show-version", 0, 0, "", "daemon and DPDK versions, log level",
+	  cmd_show_version },
+	{ "set-log-level", 1, 1, LOG_LEVEL_CHOICES,
+	  "log at this level from now on (until restart or reload)",
+	  cmd_set_log_level },
 	{ "show-metrics", 0, 0, "",
 	  "every counter and gauge in Prometheus text format (raw: not cleared)",
 	  cmd_show_metrics },

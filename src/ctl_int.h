@@ -9,6 +9,7 @@
 #define IBVHOST_CTL_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -23,6 +24,19 @@ void ctl_port_get_info(struct port *p, struct port_info *out);
  * in show-* from now on. The data path's own counters are not touched
  * (it is their only writer); a baseline is subtracted instead. */
 void ctl_clear_counters(struct port *p);
+
+/* A port's rates over the interval that ended at ctl_rates_sample()
+ * number `sample` (0: no sample yet). interval_s is 0, and so are the
+ * rates, until the port has two samples. */
+struct ctl_port_rates {
+	uint64_t sample;
+	double interval_s;
+	double tx_frames_per_s, tx_bytes_per_s;
+	double rx_frames_per_s, rx_bytes_per_s;
+};
+void ctl_port_rates(const struct port *p, struct ctl_port_rates *out);
+/* The port is going: drop its samples (ctl_port_forget does). */
+void ctl_rates_forget(const struct port *p);
 
 /* The Prometheus text exposition (format 0.0.4) of every counter and
  * gauge: ports (labels port, segment; drops also reason), polling cores

@@ -45,6 +45,7 @@ void ctl_port_forget(const struct port *p)
 
 	if (b)
 		memset(b, 0, sizeof(*b));
+	ctl_rates_forget(p);
 }
 
 void ctl_port_get_info(struct port *p, struct port_info *out)
@@ -163,6 +164,49 @@ static void port_sample(struct text *t, const char *name,
 		text_label(t, extra_value);
 	}
 	text_printf(t, "\"} %" PRIu64 "\n", v);
+}
+
+/* The same with a value that is not an integer. */
+static void port_sample_real(struct text *t, const char *name,
+			     const struct port_info *pi, const char *extra_label,
+			     const char *extra_value, double v)
+{
+	text_printf(t, "%s{port=\"", name);
+	text_label(t, pi->cfg.name);
+	text_printf(t, "\",segment=\"");
+	text_label(t, pi->seg.name);
+	text_printf(t, "\",%s=\"", extra_label);
+	text_label(t, extra_value);
+	text_printf(t, "\"} %.3f\n", v);
+}
+
+/* ---- port rates ----------------------------------------------------------------- */
+
+static void port_rates(struct text *t, struct port **ports,
+		       const struct port_info *pis, unsigned n)
+{
+	family(t, "ibvhostd_port_frames_per_second", "gauge",
+	       "Frames per second over the last sampling interval (1 s), by direction (tx: from the guest, rx: to the guest).");
+	for (unsigned i = 0; i < n; i++) {
+		struct ctl_port_rates r;
+
+		ctl_port_rates(ports[i], &r);
+		port_sample_real(t, "ibvhostd_port_frames_per_second", &pis[i],
+				 "direction", "tx", r.tx_frames_per_s);
+		port_sample_real(t, "ibvhostd_port_frames_per_second", &pis[i],
+				 "direction", "rx", r.rx_frames_per_s);
+	}
+	family(t, "ibvhostd_port_bytes_per_second", "gauge",
+	       "Frame bytes per second over the last sampling interval (1 s), by direction.");
+	for (unsigned i = 0; i < n; i++) {
+		struct ctl_port_rates r;
+
+		ctl_port_rates(ports[i], &r);
+		port_sample_real(t, "ibvhostd_port_bytes_per_second", &pis[i],
+				 "direction", "tx", r.tx_bytes_per_s);
+		port_sample_real(t, "ibvhostd_port_bytes_per_second", &pis[i],
+				 "direction", "rx", r.rx_bytes_per_s);
+	}
 }
 
 /* ---- port counters ------------------------------------------------------------- */
@@ -456,6 +500,7 @@ char *ctl_metrics_text(const struct ctl_dp_ops *dp,
 
 	port_gauges(&t, pis, n);
 	port_counters(&t, pis, n);
+	port_rates(&t, ports, pis, n);
 	if (dp && dp->port_json)
 		port_ib(&t, dp, ports, pis, n);
 	if (dp && dp->stats) {

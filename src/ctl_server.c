@@ -9,7 +9,8 @@
  * CTL_REQUEST_MAX gets an error reply and is skipped up to its newline.
  * Replies are queued and written when the socket is writable; a client
  * that does not read its replies is dropped once CTL_REPLY_BACKLOG_MAX is
- * queued. Peers are checked with SO_PEERCRED when they connect.
+ * queued. Peers are checked with SO_PEERCRED when they connect. A timer
+ * samples the ports' counters for their rates while the socket is open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -44,6 +46,7 @@ struct ctl_conn {
 static struct {
 	struct ev_loop *loop;
 	ev_io accept_io;
+	ev_timer rates_timer;
 	int fd;
 	char path[CFG_SOCKET_PATH_MAX];
 	uid_t owner_uid;
@@ -241,6 +244,24 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	srv.n_conns++;
 }
 
+static double monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Rates are sampled on the control plane's own clock: the counters the
+ * data path already keeps, read once per interval. */
+static void on_rates_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	ctl_rates_sample(monotonic_s());
+}
+
 static int resolve_ids(const struct cfg *cfg, uid_t *uid, gid_t *gid,
 		       char *err, size_t errlen)
 {
@@ -340,6 +361,10 @@ int ctl_server_open(struct ev_loop *loop, const struct cfg *cfg, char *err,
 	snprintf(srv.path, sizeof(srv.path), "%s", cfg->ctl_socket);
 	ev_io_init(&srv.accept_io, on_accept, fd, EV_READ);
 	ev_io_start(loop, &srv.accept_io);
+	ctl_rates_sample(monotonic_s());
+	ev_timer_init(&srv.rates_timer, on_rates_timer, CTL_RATE_INTERVAL_S,
+		      CTL_RATE_INTERVAL_S);
+	ev_timer_start(loop, &srv.rates_timer);
 	return 0;
 
 fail_unlink:
@@ -356,6 +381,8 @@ void ctl_server_close(void)
 	while (srv.conns)
 		conn_close(srv.conns);
 	ev_io_stop(srv.loop, &srv.accept_io);
+	ev_timer_stop(srv.loop, &srv.rates_timer);
+	ctl_rates_reset();
 	close(srv.fd);
 	srv.fd = -1;
 	unlink(srv.path);

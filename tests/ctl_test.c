@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ibvhost/ctl.h"
+#include "ibvhost/log.h"
 #include "ibvhost/port.h"
 
 static json_t *call(const char *req)
@@ -283,7 +284,7 @@ static char *metrics_text(void)
 		const char *sp = strrchr(line, ' ');
 		char *end;
 		assert_non_null(sp);
-		strtoull(sp + 1, &end, 10);
+		strtod(sp + 1, &end);
 		if (*end != '\0' || end == sp + 1)
 			fail_msg("value is not a number: %s", line);
 	}
@@ -368,6 +369,192 @@ static void test_metrics_and_clear(void **state)
 	assert_int_equal(counter_of("a", "tx_frames"), 8);
 }
 
+static json_t *rates_of(const char *port)
+{
+	char req[128];
+
+	snprintf(req, sizeof(req), "{\"cmd\":\"show-port\",\"args\":[\"%s\"]}", port);
+	json_t *r = call_ok(req);
+	json_t *rates = json_incref(json_object_get(r, "rates"));
+	json_decref(r);
+	assert_non_null(rates);
+	return rates;
+}
+
+static double rate(json_t *rates, const char *key)
+{
+	json_t *v = json_object_get(rates, key);
+
+	if (!json_is_number(v))
+		fail_msg("rates lack %s", key);
+	return json_number_value(v);
+}
+
+/* Rates are counter differences over the time between two samples, per
+ * port, from the raw counters (clear-counters does not disturb them);
+ * a port's first sample, and counters that went back, give 0. */
+static void test_rates(void **state)
+{
+	(void)state;
+	struct port *ps[CFG_PORTS_MAX];
+	unsigned n = port_list(ps, CFG_PORTS_MAX);
+
+	for (unsigned i = 0; i < n; i++) {
+		ctl_port_forget(ps[i]);
+		port_remove(ps[i]);
+	}
+	struct port *a = port_add(cfg, &cfg->ports[0]);
+	struct port *b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(a);
+	assert_non_null(b);
+
+	json_t *r = rates_of("a"); /* before any sample */
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+
+	a->counters.tx_frames = 100;
+	ctl_rates_sample(100.0);
+	r = rates_of("a");
+	uint64_t first = (uint64_t)json_integer_value(json_object_get(r, "sample"));
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+
+	a->counters.tx_frames += 1000;
+	a->counters.tx_bytes += 1500000;
+	a->counters.rx_frames += 10;
+	a->counters.rx_bytes += 640;
+	b->counters.rx_frames += 3;
+	ctl_rates_sample(102.0);
+	r = rates_of("a");
+	assert_int_equal(json_integer_value(json_object_get(r, "sample")), first + 1);
+	assert_true(rate(r, "interval_s") == 2.0);
+	assert_true(rate(r, "tx_frames_per_s") == 500.0);
+	assert_true(rate(r, "tx_bytes_per_s") == 750000.0);
+	assert_true(rate(r, "rx_frames_per_s") == 5.0);
+	assert_true(rate(r, "rx_bytes_per_s") == 320.0);
+	json_decref(r);
+	r = rates_of("b");
+	assert_true(rate(r, "rx_frames_per_s") == 1.5 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+	json_t *all = call_ok("{\"cmd\":\"show-ports\"}");
+	assert_true(rate(json_object_get(json_array_get(all, 0), "rates"),
+			 "tx_frames_per_s") == 500.0);
+	json_decref(all);
+
+	char *text = metrics_text();
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"a\",segment=\"s\",direction=\"tx\"} 500.000");
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"a\",segment=\"s\",direction=\"rx\"} 5.000");
+	assert_metric(text, "ibvhostd_port_bytes_per_second{port=\"a\",segment=\"s\",direction=\"tx\"} 750000.000");
+	assert_metric(text, "ibvhostd_port_bytes_per_second{port=\"b\",segment=\"s\",direction=\"tx\"} 0.000");
+	assert_metric(text, "ibvhostd_port_frames_per_second{port=\"b\",segment=\"s\",direction=\"rx\"} 1.500");
+	free(text);
+
+	/* Idle: the next interval's rate is 0, whatever came before. A
+	 * clear-counters in between changes nothing. */
+	json_decref(call_ok("{\"cmd\":\"clear-counters\"}"));
+	ctl_rates_sample(103.0);
+	r = rates_of("a");
+	assert_true(rate(r, "interval_s") == 1.0);
+	assert_true(rate(r, "tx_frames_per_s") == 0 && rate(r, "rx_bytes_per_s") == 0);
+	json_decref(r);
+	a->counters.tx_frames += 40;
+	ctl_rates_sample(103.5);
+	r = rates_of("a");
+	assert_true(rate(r, "tx_frames_per_s") == 80.0);
+	json_decref(r);
+
+	/* Counters that went back (not a port's own: it only counts up). */
+	a->counters.tx_frames = 5;
+	ctl_rates_sample(104.5);
+	r = rates_of("a");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "tx_frames_per_s") == 0);
+	json_decref(r);
+	a->counters.tx_frames += 7;
+	ctl_rates_sample(105.5);
+	r = rates_of("a");
+	assert_true(rate(r, "tx_frames_per_s") == 7.0);
+	json_decref(r);
+
+	/* A removed port's samples go with it; a port added later starts
+	 * without any. */
+	ctl_port_forget(b);
+	port_remove(b);
+	b = port_add(cfg, &cfg->ports[1]);
+	assert_non_null(b);
+	b->counters.rx_frames = 50;
+	r = rates_of("b");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "rx_frames_per_s") == 0);
+	json_decref(r);
+	ctl_rates_sample(106.5);
+	r = rates_of("b");
+	assert_true(rate(r, "interval_s") == 0 && rate(r, "rx_frames_per_s") == 0);
+	json_decref(r);
+	b->counters.rx_frames += 2;
+	ctl_rates_sample(107.5);
+	r = rates_of("b");
+	assert_true(rate(r, "rx_frames_per_s") == 2.0);
+	json_decref(r);
+	ctl_rates_reset();
+}
+
+static const char *version_log_level(void)
+{
+	static char level[16];
+	json_t *r = call_ok("{\"cmd\":\"show-version\"}");
+
+	snprintf(level, sizeof(level), "%s",
+		 json_string_value(json_object_get(r, "log_level")));
+	json_decref(r);
+	return level;
+}
+
+/* set-log-level changes the level the log module filters with, reports
+ * it back in show-version, and refuses a level it does not know without
+ * changing anything. Every name of the usage parses, and every level's
+ * name is in the usage, so the completion offers exactly these. */
+static void test_set_log_level(void **state)
+{
+	(void)state;
+	log_set_level(LOGL_INFO);
+	assert_string_equal(version_log_level(), "info");
+	assert_false(log_enabled(LOGL_DEBUG));
+
+	json_t *r = call_ok("{\"cmd\":\"set-log-level\",\"args\":[\"debug\"]}");
+	assert_string_equal(json_string_value(json_object_get(r, "log_level")), "debug");
+	assert_string_equal(json_string_value(json_object_get(r, "previous")), "info");
+	json_decref(r);
+	assert_true(log_enabled(LOGL_DEBUG));
+	assert_string_equal(version_log_level(), "debug");
+
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"loud\"]}",
+	    "unknown log level 'loud' (one of err|warning|notice|info|debug); level stays debug");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"DEBUG \"]}", "unknown log level");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"\"]}", "unknown log level");
+	ERR("{\"cmd\":\"set-log-level\"}", "set-log-level takes arguments");
+	ERR("{\"cmd\":\"set-log-level\",\"args\":[\"err\",\"info\"]}", "got 2 arguments");
+	assert_string_equal(version_log_level(), "debug");
+	assert_int_equal(log_get_level(), LOGL_DEBUG);
+
+	r = call_ok("{\"cmd\":\"set-log-level\",\"args\":[\"err\"]}");
+	json_decref(r);
+	assert_false(log_enabled(LOGL_WARN));
+	assert_true(log_enabled(LOGL_ERR));
+	assert_string_equal(version_log_level(), "err");
+
+	char choices[] = LOG_LEVEL_CHOICES;
+	char *save = NULL;
+	unsigned n = 0;
+	for (char *w = strtok_r(choices, "|", &save); w; w = strtok_r(NULL, "|", &save)) {
+		enum log_level l;
+
+		assert_int_equal(log_level_parse(w, &l), 0);
+		assert_string_equal(log_level_name(l), w);
+		n++;
+	}
+	assert_int_equal(n, LOGL_DEBUG - LOGL_ERR + 1);
+	log_set_level(LOGL_INFO);
+}
+
 static void test_feature_policy(void **state)
 {
 	(void)state;
@@ -435,6 +622,8 @@ int main(void)
 		cmocka_unit_test(test_show_version_and_list),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_metrics_and_clear),
+		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_set_log_level),
 		cmocka_unit_test(test_feature_policy),
 		cmocka_unit_test(test_bad_requests),
 	};

@@ -39,6 +39,11 @@ scenarios:
   fragpeers  a remote peer's valid fragment trains are delivered; broken
              ones (lost, orphaned, overlapping, oversized) are counted and
              keep no guest buffer
+  rates      per-port rates (frames/s, bytes/s, TX and RX) while a
+             frontend sends: non-zero, and each sample's rate times its
+             interval is a whole number of frames no larger than the
+             counters grew across two reads that bracket the sample;
+             show-metrics carries the same rates; 0 once idle
   faults     fabric faults (ibemu): a QP forced to error is recovered; an
              ibv_reg_mr failure (low memlock) leaves that port down and the
              other port running; total loss heals; a remote daemon killed
@@ -741,6 +746,141 @@ def scenario_metrics(t):
           "matches show-port; clear-counters zeroes show-port only")
 
 
+RATE_KEYS = ("tx_frames", "tx_bytes", "rx_frames", "rx_bytes")
+
+
+def bracket(h, port):
+    """Two show-port reads of `port` such that the second one's rates
+    come from a sample taken entirely between them: the sample after the
+    first read's ends the interval that sample +2 starts. Returns (first
+    read, second read); bounded by the sampling timer."""
+    p0 = h.port(port)
+    p1 = wait_for(lambda: (lambda p: p if p["rates"]["sample"] >=
+                           p0["rates"]["sample"] + 2 else None)(h.port(port)),
+                  "two rate samples on %s" % port, interval=0.2)
+    return p0, p1
+
+
+def check_rates(h, port, p0, p1):
+    """p1's rates against the counters' growth from p0 to p1: per counter
+    rate x interval is the whole number of frames or bytes the interval
+    saw, at most the growth; bytes per frame as the counters say."""
+    r, c0, c1 = p1["rates"], p0["counters"], p1["counters"]
+    check(r["interval_s"] > 0, "%s on %s: no interval: %s" % (port, h.name, r))
+    seen = {}
+    for k in RATE_KEYS:
+        grew = c1[k] - c0[k]
+        n = r[k + "_per_s"] * r["interval_s"]
+        check(abs(n - round(n)) < 1e-3 and -1e-3 < n <= grew + 1e-3,
+              "%s on %s: %s %.3f/s over %.3f s = %.3f, counters grew by %d"
+              % (port, h.name, k, r[k + "_per_s"], r["interval_s"], n, grew))
+        seen[k] = round(n)
+    for d in ("tx", "rx"):
+        f, b = seen[d + "_frames"], seen[d + "_bytes"]
+        gf = c1[d + "_frames"] - c0[d + "_frames"]
+        gb = c1[d + "_bytes"] - c0[d + "_bytes"]
+        check((f == 0) == (b == 0) and (f == 0 or b * gf == f * gb),
+              "%s on %s: %s %d frames %d bytes in the sample, counters %d "
+              "frames %d bytes" % (port, h.name, d, f, b, gf, gb))
+    return seen
+
+
+def rate_metric(h, port, what, direction):
+    return port_metric(metrics(h), "ibvhostd_port_%s_per_second" % what, port,
+                       direction=direction)
+
+
+def metric_matches_rate(h, port):
+    """show-metrics read between two show-port reads of the same sample
+    carries that sample's TX frame rate; None when a sample fell in
+    between (try again)."""
+    p0 = h.port(port)
+    v = rate_metric(h, port, "frames", "tx")
+    p1 = h.port(port)
+    if p0["rates"]["sample"] != p1["rates"]["sample"]:
+        return None
+    want = p0["rates"]["tx_frames_per_s"]
+    check(abs(v - want) < 0.0006, "%s metric %s, show-port %s" % (port, v,
+                                                                  want))
+    return want > 0
+
+
+def scenario_rates(t):
+    a, b = two_hosts(t, [{"name": "a1"}], [{"name": "b1"}])
+    for h, p in ((a, "a1"), (b, "b1")):
+        p0, p1 = bracket(h, p)
+        check(all(p1["rates"][k + "_per_s"] == 0 for k in RATE_KEYS),
+              "%s without a frontend: %s" % (p, p1["rates"]))
+
+    n, size = 8000, 1000
+    rx = t.frontend("b1", "recv", "--count", n, "--src", MAC["a1"],
+                    extra=("--ring", "1024"), timeout=60)
+    t.wait_running(b, "b1")
+    tx = t.frontend("a1", "send", "--count", n, "--size", size, "--dst",
+                    MAC["b1"], "--rate", 1000, timeout=60)
+    busy = {"a1": 0, "b1": 0}
+    brackets = 0
+    metric_seen = False
+    while tx.poll() is None or min(busy.values()) == 0:
+        check(brackets < 40, "no non-zero rate while %d frames flowed: %s"
+              % (n, busy))
+        for h, p, d in ((a, "a1", "tx"), (b, "b1", "rx")):
+            seen = check_rates(h, p, *bracket(h, p))
+            busy[p] += seen[d + "_frames"] > 0
+            other = "rx" if d == "tx" else "tx"
+            check(seen[other + "_frames"] == 0,
+                  "%s %s rate without such traffic: %s" % (p, other, seen))
+        brackets += 1
+        for _ in range(5):  # a sample between the reads: read again
+            m = metric_matches_rate(a, "a1")
+            if m is not None:
+                metric_seen = metric_seen or m
+                break
+        if tx.poll() is not None and min(busy.values()) == 0:
+            break
+    sent = t.result(tx)
+    check(sent.get("ok") and sent["sent"] == n, "sender: %s" % sent)
+    check(min(busy.values()) > 0, "a rate stayed 0 while frames flowed: %s"
+          % busy)
+    check(metric_seen, "show-metrics never showed a non-zero TX rate")
+    # The receiver waits for all n; UD may have dropped a few for want of
+    # a posted receive (counted by the fabric): stop it instead.
+    last = [None]
+
+    def settled():
+        c, last[0] = last[0], b.counters("b1")["rx_frames"]
+        return c == last[0]
+    wait_for(settled, "b1's receive counter to settle", interval=0.5)
+    rx.send_signal(signal.SIGTERM)
+    got = t.result(rx)
+    check(got["received"] > 0, "receiver: %s" % got)
+
+    # Idle: the counters no longer move, so every rate is 0, in show-port,
+    # show-ports and show-metrics.
+    for h, p in ((a, "a1"), (b, "b1")):
+        wait_for(lambda: h.port(p)["state"] == "waiting", "%s idle" % p)
+        p0, p1 = bracket(h, p)
+        check(p0["counters"] == p1["counters"] and
+              all(p1["rates"][k + "_per_s"] == 0 for k in RATE_KEYS),
+              "%s idle: counters %s -> %s, rates %s" % (
+                  p, p0["counters"], p1["counters"], p1["rates"]))
+        check([x["rates"]["tx_frames_per_s"] for x in h.ctl("show-ports")]
+              == [0], "show-ports rates on %s" % h.name)
+        for what in ("frames", "bytes"):
+            for d in ("tx", "rx"):
+                v = rate_metric(h, p, what, d)
+                check(v == 0, "%s idle: %s %s metric %s" % (p, what, d, v))
+    text = a.ctl("show-ports", text=True).splitlines()
+    check(text[0].split()[-4:] == ["TX/S", "TXB/S", "RX/S", "RXB/S"]
+          and text[1].split()[-4:] == ["0", "0", "0", "0"],
+          "show-ports text: %s" % text)
+    check("rates over the last " in a.ctl("show-port", "a1", text=True),
+          "show-port text has no rates")
+    print("rates: %d frames; %s brackets with a non-zero rate per port, "
+          "each sample within the counters' growth; 0 when idle"
+          % (n, busy))
+
+
 def scenario_announce(t):
     """A port announces its configured MAC when it starts: a peer that
     learned the MAC at the port's old QP (before the daemon was killed
@@ -1026,6 +1166,7 @@ SCENARIOS = {
     "announce": scenario_announce,
     "cqsize": scenario_cqsize,
     "metrics": scenario_metrics,
+    "rates": scenario_rates,
     "rxlayouts": scenario_rxlayouts,
     "peers": scenario_peers,
     "adaptive": scenario_adaptive,

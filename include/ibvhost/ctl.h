@@ -90,6 +90,16 @@ char *ctl_handle_request(const char *line, size_t len);
  * about it (its clear-counters baseline). */
 void ctl_port_forget(const struct port *p);
 
+/* Per-port rates (frames and bytes per second, TX and RX) over the last
+ * sampling interval, in show-port(s) and show-metrics. The control
+ * socket's timer calls ctl_rates_sample() every CTL_RATE_INTERVAL_S with
+ * a monotonic time in seconds; each call compares every port's raw
+ * counters with the previous call's. ctl_rates_reset() forgets every
+ * sample (at close). */
+#define CTL_RATE_INTERVAL_S 1.0
+void ctl_rates_sample(double now_s);
+void ctl_rates_reset(void);
+
 /* Build the JSON object describing one port (used by show-ports). */
 struct port_info;
 json_t *ctl_port_info_json(const struct port_info *info);

@@ -32,6 +32,10 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 bool log_enabled(enum log_level level);
 
+/* The level names, most to least severe, as the config file and the
+ * set-log-level control command take them. */
+#define LOG_LEVEL_CHOICES "err|warning|notice|info|debug"
+
 /* "err", "warning", "notice", "info", "debug" <-> level. 0 on success. */
 int log_level_parse(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level level);
