@@ -63,7 +63,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import (Ctl, Fail, check, kill_procs,  # noqa: E402
-                     remove_eal_dirs, wait_for)
+                     remove_eal_dirs, run_scenario, wait_for)
 
 TIMEOUT = 30.0
 MAC = {"a1": "02:00:00:00:0a:01", "a2": "02:00:00:00:0a:02",
@@ -1180,22 +1180,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        print(__doc__)
-        return 2
-    t = Test(sys.argv[2])
-    try:
-        SCENARIOS[sys.argv[1]](t)
-        print("PASS", sys.argv[1])
-        return 0
-    except Fail as e:
-        print("FAIL %s: %s" % (sys.argv[1], e))
-        print(t.logs())
-        return 1
-    finally:
-        t.cleanup()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenario(__doc__, SCENARIOS, Test, sys.argv))

@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datapath_test import Test  # noqa: E402
-from testlib import Fail, check, wait_for  # noqa: E402
+from testlib import check, run_scenario, wait_for  # noqa: E402
 
 TIMEOUT = 30.0
 
@@ -234,22 +234,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        print(__doc__)
-        return 2
-    t = Test(sys.argv[2])
-    try:
-        SCENARIOS[sys.argv[1]](t)
-        print("PASS", sys.argv[1])
-        return 0
-    except Fail as e:
-        print("FAIL %s: %s" % (sys.argv[1], e))
-        print(t.logs())
-        return 1
-    finally:
-        t.cleanup()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenario(__doc__, SCENARIOS, Test, sys.argv))

@@ -102,3 +102,23 @@ def remove_eal_dirs(procs, prefixes=()):
     for p in procs:
         shutil.rmtree(os.path.join(run, "ibvhostd-%d" % p.pid),
                       ignore_errors=True)
+
+
+def run_scenario(doc, scenarios, make_test, argv):
+    """`PROGRAM SCENARIO BUILD_DIR`: runs one scenario on a fresh test
+    (make_test(build_dir)), prints PASS or FAIL with the logs, always
+    cleans up. Returns the exit status."""
+    if len(argv) != 3 or argv[1] not in scenarios:
+        print(doc)
+        return 2
+    t = make_test(argv[2])
+    try:
+        scenarios[argv[1]](t)
+        print("PASS", argv[1])
+        return 0
+    except Fail as e:
+        print("FAIL %s: %s" % (argv[1], e))
+        print(t.logs())
+        return 1
+    finally:
+        t.cleanup()
