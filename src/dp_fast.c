@@ -790,13 +790,16 @@ static void reasm_finish(struct dp_port *d, struct dp_reasm *r)
 	struct wire_offload off = r->off;
 
 	if ((off.flags & WIRE_F_NEEDS_CSUM) && !d->g.vnet.guest_csum) {
-		struct vq_seg fseg[DP_REASM_HEADS * 4];
+		struct vq_seg fseg[DP_REASM_HEADS * DP_RX_HEAD_SEGS];
 		uint32_t nf = reasm_segs(d, r, fseg,
 					 sizeof(fseg) / sizeof(fseg[0]));
 
 		if (vnet_csum_complete(fseg, nf, r->frame_len, off.csum_start,
-				       off.csum_offset) == VQ_OK)
-			DP_COUNT(d, csum_computed, 1);
+				       off.csum_offset) != VQ_OK) {
+			reasm_drop(d, r); /* the guest would drop it */
+			return;
+		}
+		DP_COUNT(d, csum_computed, 1);
 		off.flags = 0;
 	}
 	vnet_rx_write_hdr(&d->g.vnet, first->segs, first->nseg, &off,
@@ -913,6 +916,12 @@ static void rx_cont(struct dp_port *d, struct dp_rx_wr *w,
 		r->next += m->len;
 		if (r->next == r->frame_len)
 			reasm_end(d, r);
+		goto keep_all;
+	}
+	if (r->copy && m->len - nlead > w->cap[0] - d->g.vnet.hdr_len) {
+		/* The fragment did not fit this WR's buffer (the rest went
+		 * to the discard SGE): the frame is incomplete. */
+		reasm_drop(d, r);
 		goto keep_all;
 	}
 	if (r->copy) {
