@@ -182,31 +182,33 @@ static void port_sample_real(struct text *t, const char *name,
 
 /* ---- port rates ----------------------------------------------------------------- */
 
+/* One rate family: frames (bytes = false) or bytes per second, tx and
+ * rx samples per port. */
+static void rate_family(struct text *t, const char *name, const char *help,
+			bool bytes, struct port **ports,
+			const struct port_info *pis, unsigned n)
+{
+	family(t, name, "gauge", help);
+	for (unsigned i = 0; i < n; i++) {
+		struct ctl_port_rates r;
+
+		ctl_port_rates(ports[i], &r);
+		port_sample_real(t, name, &pis[i], "direction", "tx",
+				 bytes ? r.tx_bytes_per_s : r.tx_frames_per_s);
+		port_sample_real(t, name, &pis[i], "direction", "rx",
+				 bytes ? r.rx_bytes_per_s : r.rx_frames_per_s);
+	}
+}
+
 static void port_rates(struct text *t, struct port **ports,
 		       const struct port_info *pis, unsigned n)
 {
-	family(t, "ibvhostd_port_frames_per_second", "gauge",
-	       "Frames per second over the last sampling interval (1 s), by direction (tx: from the guest, rx: to the guest).");
-	for (unsigned i = 0; i < n; i++) {
-		struct ctl_port_rates r;
-
-		ctl_port_rates(ports[i], &r);
-		port_sample_real(t, "ibvhostd_port_frames_per_second", &pis[i],
-				 "direction", "tx", r.tx_frames_per_s);
-		port_sample_real(t, "ibvhostd_port_frames_per_second", &pis[i],
-				 "direction", "rx", r.rx_frames_per_s);
-	}
-	family(t, "ibvhostd_port_bytes_per_second", "gauge",
-	       "Frame bytes per second over the last sampling interval (1 s), by direction.");
-	for (unsigned i = 0; i < n; i++) {
-		struct ctl_port_rates r;
-
-		ctl_port_rates(ports[i], &r);
-		port_sample_real(t, "ibvhostd_port_bytes_per_second", &pis[i],
-				 "direction", "tx", r.tx_bytes_per_s);
-		port_sample_real(t, "ibvhostd_port_bytes_per_second", &pis[i],
-				 "direction", "rx", r.rx_bytes_per_s);
-	}
+	rate_family(t, "ibvhostd_port_frames_per_second",
+		    "Frames per second over the last sampling interval (1 s), by direction (tx: from the guest, rx: to the guest).",
+		    false, ports, pis, n);
+	rate_family(t, "ibvhostd_port_bytes_per_second",
+		    "Frame bytes per second over the last sampling interval (1 s), by direction.",
+		    true, ports, pis, n);
 }
 
 /* ---- port counters ------------------------------------------------------------- */

@@ -544,7 +544,6 @@ def scenario_rxlayouts(t):
     small = ("--features", NO_MRG, "--mtu", "500", "--rx-buf", "530")
     t.send_recv(a, "a1", b, "b1", n, size=514, recv_extra=small)
     big0 = b.counters("b1")["drop_too_big"]
-    reasm0 = b.counters("b1")["drop_reasm"]
     rp = t.frontend("b1", "recv", "--count", 1, core=0, timeout=6,
                     extra=small)
     t.wait_running(b, "b1")
